@@ -1,0 +1,19 @@
+// Every `rlvr` subcommand registers itself on the CLI11 app here. Each lives in
+// its own cli/cmd_<name>.cc: it turns flags and YAML into options structs, calls
+// the library, and maps absl::Status to one error line and an exit code.
+#ifndef RLVR_CLI_COMMANDS_H_
+#define RLVR_CLI_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+
+namespace rlvr::cli {
+
+// Top-level subcommands.
+void AddVersionCommand(CLI::App& app);
+
+// `rlvr bench <name>` subcommands; `bench` is the parent app.
+// (none yet)
+
+}  // namespace rlvr::cli
+
+#endif  // RLVR_CLI_COMMANDS_H_
