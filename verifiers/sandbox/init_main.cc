@@ -1,0 +1,380 @@
+// rlvr-sandbox-init: PID 1 of one sandbox. Started by Sandbox::Run() (sandbox.cc) inside
+// fresh user, PID, mount, network, IPC and UTS namespaces, already in the run's cgroups,
+// as the namespace's root user with all capabilities *in that namespace only*.
+//
+// fds on entry: 0 stdin, 1 stdout, 2 stderr, 3 report (the program's fd 3),
+// 4 config (wire::InitConfig, read to EOF), 5 status records (wire::StatusTag).
+//
+// It builds a minimal read-only root (read-only binds of the host's system directories,
+// a few device nodes, a new /proc, a size-capped tmpfs as the working directory), drops
+// every capability, starts the program with rlimits and a seccomp filter, waits for it,
+// kills whatever it left behind, sends back the requested output files and the exit
+// status, and exits. When it exits, the kernel kills anything still in the namespace.
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "verifiers/sandbox/wire.h"
+
+namespace {
+
+using rlvr::sandbox::wire::InitConfig;
+using rlvr::sandbox::wire::Writer;
+
+constexpr int kConfigFd = 4;
+constexpr int kStatusFd = 5;
+constexpr char kNewRoot[] = "/tmp";  // mount point of the new root's tmpfs, in our mount ns
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+[[noreturn]] void Fail(const std::string& what, int err) {
+  Writer w;
+  w.U64(rlvr::sandbox::wire::kSetupError);
+  w.Str(what + (err ? std::string(": ") + std::strerror(err) : std::string()));
+  WriteAll(kStatusFd, w.data());
+  _exit(1);
+}
+
+void Check(bool ok, const std::string& what) {
+  if (!ok) Fail(what, errno);
+}
+
+void MkdirP(const std::string& path, mode_t mode) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      std::string p = path.substr(0, i);
+      if (mkdir(p.c_str(), mode) != 0 && errno != EEXIST) Fail("mkdir " + p, errno);
+    }
+  }
+}
+
+std::string Parent(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
+}
+
+unsigned long LockedFlags(const std::string& path) {
+  // A remount in a user namespace must keep the flags the host mount was locked with.
+  struct statvfs sv;
+  if (statvfs(path.c_str(), &sv) != 0) return 0;
+  unsigned long f = 0;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+// Binds host `src` at kNewRoot + src; read-only unless `writable` (device nodes).
+void Bind(const std::string& src, bool writable) {
+  struct stat st;
+  if (lstat(src.c_str(), &st) != 0) return;  // optional: absent on this host
+  const std::string dst = std::string(kNewRoot) + src;
+  MkdirP(Parent(dst), 0755);
+  if (S_ISLNK(st.st_mode)) {
+    char target[4096];
+    ssize_t n = readlink(src.c_str(), target, sizeof(target) - 1);
+    Check(n > 0, "readlink " + src);
+    target[n] = '\0';
+    Check(symlink(target, dst.c_str()) == 0, "symlink " + dst);
+    return;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdir(dst.c_str(), 0755) != 0 && errno != EEXIST) Fail("mkdir " + dst, errno);
+  } else {
+    int fd = open(dst.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    Check(fd >= 0, "create " + dst);
+    close(fd);
+  }
+  Check(mount(src.c_str(), dst.c_str(), nullptr, MS_BIND | MS_REC, nullptr) == 0, "bind " + src);
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | LockedFlags(dst);
+  flags |= writable ? MS_NOEXEC : (MS_RDONLY | MS_NODEV);
+  Check(mount(nullptr, dst.c_str(), nullptr, flags, nullptr) == 0, "remount read-only " + dst);
+}
+
+void WriteFiles(const InitConfig& cfg, const std::string& dir) {
+  for (const auto& f : cfg.files) {
+    if (f.path.empty() || f.path[0] == '/' || f.path.find("..") != std::string::npos) {
+      Fail("bad input file path '" + f.path + "'", 0);
+    }
+    const std::string path = dir + "/" + f.path;
+    MkdirP(Parent(path), 0755);
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, f.mode & 07777);
+    Check(fd >= 0, "create " + path);
+    Check(WriteAll(fd, f.content), "write " + path);
+    close(fd);
+  }
+}
+
+void BuildRoot(const InitConfig& cfg) {
+  Check(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, "make mounts private");
+  Check(mount("rlvr-root", kNewRoot, "tmpfs", MS_NOSUID | MS_NODEV,
+              "size=1m,nr_inodes=4096,mode=0755") == 0,
+        "mount root tmpfs");
+  for (const std::string& b : cfg.ro_binds) Bind(b, /*writable=*/false);
+
+  const std::string dev = std::string(kNewRoot) + "/dev";
+  MkdirP(dev, 0755);
+  Check(mount("rlvr-dev", dev.c_str(), "tmpfs", MS_NOSUID | MS_NOEXEC,
+              "size=64k,nr_inodes=64,mode=0755") == 0,
+        "mount /dev tmpfs");
+  for (const std::string& d : cfg.dev_nodes) Bind(d, /*writable=*/true);
+  symlink("/proc/self/fd", (dev + "/fd").c_str());
+  symlink("/proc/self/fd/0", (dev + "/stdin").c_str());
+  symlink("/proc/self/fd/1", (dev + "/stdout").c_str());
+  symlink("/proc/self/fd/2", (dev + "/stderr").c_str());
+  Check(mount(nullptr, dev.c_str(), nullptr, MS_REMOUNT | MS_NOSUID | MS_NOEXEC | MS_RDONLY,
+              nullptr) == 0,
+        "remount /dev read-only");
+
+  const std::string proc = std::string(kNewRoot) + "/proc";
+  MkdirP(proc, 0555);
+  Check(mount("proc", proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0,
+        "mount /proc");
+
+  const std::string work = std::string(kNewRoot) + cfg.workdir;
+  MkdirP(work, 0755);
+  const std::string opts = "size=" + std::to_string(cfg.workdir_bytes) +
+                           ",nr_inodes=" + std::to_string(cfg.workdir_inodes) + ",mode=01777";
+  Check(mount("rlvr-work", work.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) == 0,
+        "mount working directory tmpfs");
+  WriteFiles(cfg, work);
+
+  Check(chdir(kNewRoot) == 0, "chdir new root");
+  Check(syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root");
+  Check(umount2(".", MNT_DETACH) == 0, "detach the host root");
+  Check(chdir("/") == 0, "chdir /");
+  Check(mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+              nullptr) == 0,
+        "remount / read-only");
+  Check(chdir(cfg.workdir.c_str()) == 0, "chdir " + cfg.workdir);
+  Check(sethostname(cfg.hostname.data(), cfg.hostname.size()) == 0, "sethostname");
+}
+
+void DropCapabilities() {
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+      Fail("drop capability", errno);
+  }
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  Check(syscall(SYS_capset, &hdr, data) == 0, "capset");
+}
+
+int RemoveTree(const std::string& path) {
+  DIR* d = opendir(path.c_str());
+  if (d != nullptr) {
+    while (struct dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      std::string child = path + "/" + name;
+      struct stat st;
+      if (lstat(child.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        RemoveTree(child);
+      } else {
+        unlink(child.c_str());
+      }
+    }
+    closedir(d);
+  }
+  return rmdir(path.c_str());
+}
+
+// Degraded mode only: kills the children that were reparented to us (we are a subreaper).
+void KillChildren() {
+  for (int round = 0; round < 100; ++round) {
+    std::string path = "/proc/self/task/" + std::to_string(getpid()) + "/children";
+    FILE* f = fopen(path.c_str(), "re");
+    bool any = false;
+    if (f != nullptr) {
+      int pid;
+      while (fscanf(f, "%d", &pid) == 1) {
+        kill(pid, SIGKILL);
+        any = true;
+      }
+      fclose(f);
+    }
+    while (waitpid(-1, nullptr, __WALL | WNOHANG) > 0) {
+    }
+    if (!any) return;
+    usleep(1000);
+  }
+}
+
+}  // namespace
+
+int main() {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
+  fcntl(kConfigFd, F_SETFD, FD_CLOEXEC);
+  fcntl(kStatusFd, F_SETFD, FD_CLOEXEC);
+  syscall(SYS_close_range, 6, ~0U, 0);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  prctl(PR_SET_DUMPABLE, 0);
+
+  std::string raw;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(kConfigFd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) Fail("read config", errno);
+    if (n == 0) break;
+    raw.append(buf, static_cast<size_t>(n));
+  }
+  close(kConfigFd);
+  InitConfig cfg;
+  if (!cfg.Decode(raw)) Fail("malformed config", 0);
+  if (cfg.argv.empty()) Fail("empty argv", 0);
+
+  std::string workdir = cfg.workdir;
+  if (cfg.isolated) {
+    BuildRoot(cfg);
+    DropCapabilities();
+  } else {
+    char tmpl[] = "/tmp/rlvr-sandbox-XXXXXX";
+    Check(mkdtemp(tmpl) != nullptr, "mkdtemp");
+    workdir = tmpl;
+    chmod(tmpl, 0777);
+    WriteFiles(cfg, workdir);
+    Check(chdir(workdir.c_str()) == 0, "chdir " + workdir);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+  }
+
+  std::vector<char*> argv, envp;
+  for (std::string& a : cfg.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (std::string& e : cfg.envp) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  struct sock_fprog prog = {
+      static_cast<unsigned short>(cfg.seccomp_bpf.size() / sizeof(struct sock_filter)),
+      reinterpret_cast<struct sock_filter*>(cfg.seccomp_bpf.data())};
+
+  volatile int child_errno = 0;
+  volatile const char* child_step = "";
+  pid_t child = vfork();
+  if (child == 0) {
+    setpgid(0, 0);
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)!write(fd, "1000", 4);
+      close(fd);
+    }
+    if (!cfg.isolated && cfg.drop_to_uid != 0) {
+      gid_t g = static_cast<gid_t>(cfg.drop_to_uid);
+      uid_t u = static_cast<uid_t>(cfg.drop_to_uid);
+      if (setgroups(0, nullptr) != 0 || setresgid(g, g, g) != 0 || setresuid(u, u, u) != 0) {
+        child_errno = errno;
+        child_step = "drop privileges";
+        _exit(127);
+      }
+    }
+    for (const auto& l : cfg.rlimits) {
+      struct rlimit rl = {l.soft, l.hard};
+      if (setrlimit(static_cast<int>(l.resource), &rl) != 0) {
+        child_errno = errno;
+        child_step = "setrlimit";
+        _exit(127);
+      }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+      child_errno = errno;
+      child_step = "no_new_privs";
+      _exit(127);
+    }
+    if (prog.len > 0 && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+      child_errno = errno;
+      child_step = "seccomp";
+      _exit(127);
+    }
+    execve(argv[0], argv.data(), envp.data());
+    child_errno = errno;
+    child_step = "execve";
+    _exit(127);
+  }
+  if (child < 0) Fail("vfork", errno);
+  if (child_errno != 0) {
+    waitpid(child, nullptr, 0);
+    Fail(std::string(const_cast<const char*>(child_step)) + " " + cfg.argv[0], child_errno);
+  }
+  // Not the program's: only the parent and the kernel write to these.
+  close(0);
+  close(1);
+  close(2);
+  close(3);
+
+  int status = 0;
+  struct rusage ru = {};
+  for (;;) {
+    pid_t p = wait4(-1, &status, __WALL, &ru);
+    if (p == child) break;
+    if (p < 0 && errno != EINTR) Fail("wait", errno);
+  }
+  if (cfg.isolated) {
+    kill(-1, SIGKILL);  // everything else in our PID namespace
+    while (waitpid(-1, nullptr, __WALL) > 0 || errno == EINTR) {
+    }
+  } else {
+    kill(-child, SIGKILL);
+    KillChildren();
+  }
+
+  Writer w;
+  for (const std::string& name : cfg.output_files) {
+    std::string path = workdir + "/" + name;
+    std::string content;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    bool present = fd >= 0;
+    while (fd >= 0 && content.size() < cfg.max_output_file_bytes) {
+      ssize_t n = read(fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      content.append(buf, static_cast<size_t>(n));
+    }
+    if (fd >= 0) close(fd);
+    w.U64(rlvr::sandbox::wire::kOutputFile);
+    w.Str(name);
+    w.U64(present ? 1 : 0);
+    w.Str(content);
+  }
+  uint64_t cpu_us = static_cast<uint64_t>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+                    static_cast<uint64_t>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  w.U64(rlvr::sandbox::wire::kExit);
+  w.U64(static_cast<uint64_t>(status));
+  w.U64(cpu_us);
+  w.U64(static_cast<uint64_t>(ru.ru_maxrss));
+  WriteAll(kStatusFd, w.data());
+  if (!cfg.isolated) RemoveTree(workdir);
+  return 0;
+}
