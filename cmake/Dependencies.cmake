@@ -3,6 +3,7 @@
 # libtorch 1.13 is the fallback).
 
 find_package(Threads REQUIRED)
+find_package(OpenSSL REQUIRED)
 find_package(absl REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(PkgConfig REQUIRED)

@@ -1,0 +1,136 @@
+// Data parallelism with real processes on loopback: 2 ranks reach the same parameters
+// as 1 rank with the same global batch, and a killed rank makes the survivor exit with
+// a clear error instead of hanging.
+#include "learner/distributed.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "rlvr/test_paths.h"
+
+namespace rlvr {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kWorker = std::string(RLVR_BINARY_DIR) + "/learner/ddp_worker";
+
+int FreePort() { return 20000 + (getpid() * 7 + rand()) % 20000; }
+
+// Starts the worker as `rank` of `world`; stderr goes to `log`.
+pid_t Spawn(int rank, int world, int port, const std::string& out, int steps, int die_after,
+            const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("RANK", std::to_string(rank).c_str(), 1);
+    setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+    setenv("MASTER_ADDR", "127.0.0.1", 1);
+    setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+    freopen(log.c_str(), "w", stderr);
+    std::string steps_s = std::to_string(steps), die_s = std::to_string(die_after);
+    execl(kWorker.c_str(), kWorker.c_str(), out.c_str(), steps_s.c_str(), die_s.c_str(), nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+int Wait(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class DistributedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("rlvr_ddp_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(DistributedTest, TwoRanksMatchOneRank) {
+  const std::string one = (dir_ / "one.pt").string(), two = (dir_ / "two.pt").string();
+  ASSERT_EQ(Wait(Spawn(0, 1, FreePort(), one, 3, -1, (dir_ / "one.log").string())), 0)
+      << ReadFile((dir_ / "one.log").string());
+  const int port = FreePort();
+  pid_t r0 = Spawn(0, 2, port, two, 3, -1, (dir_ / "r0.log").string());
+  pid_t r1 = Spawn(1, 2, port, two + ".unused", 3, -1, (dir_ / "r1.log").string());
+  ASSERT_EQ(Wait(r0), 0) << ReadFile((dir_ / "r0.log").string());
+  ASSERT_EQ(Wait(r1), 0) << ReadFile((dir_ / "r1.log").string());
+  std::vector<torch::Tensor> a, b;
+  torch::load(a, one);
+  torch::load(b, two);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  double max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    max_diff = std::max(max_diff, (a[i] - b[i]).abs().max().item<double>());
+  }
+  EXPECT_LT(max_diff, 1e-5);
+  // The steps really moved the parameters (the comparison is not vacuous).
+  const std::string zero = (dir_ / "zero.pt").string();
+  ASSERT_EQ(Wait(Spawn(0, 1, FreePort(), zero, 0, -1, (dir_ / "zero.log").string())), 0);
+  std::vector<torch::Tensor> z;
+  torch::load(z, zero);
+  double moved = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    moved = std::max(moved, (a[i] - z[i]).abs().max().item<double>());
+  EXPECT_GT(moved, 1e-4);
+}
+
+TEST_F(DistributedTest, KilledRankGivesClearErrorNotHang) {
+  const int port = FreePort();
+  const std::string out = (dir_ / "x.pt").string();
+  auto start = std::chrono::steady_clock::now();
+  pid_t r0 = Spawn(0, 2, port, out, 3, 1, (dir_ / "k0.log").string());
+  pid_t r1 = Spawn(1, 2, port, out + ".1", 3, 1, (dir_ / "k1.log").string());
+  EXPECT_EQ(Wait(r1), 7);
+  const int rc0 = Wait(r0);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(rc0, 0);
+  EXPECT_LT(seconds, 60);
+  EXPECT_THAT(ReadFile((dir_ / "k0.log").string()),
+              ::testing::HasSubstr("distributed gradient all-reduce failed on rank 0 of 2"));
+}
+
+TEST(ShardByTokensTest, BalancedAndComplete) {
+  std::vector<std::vector<int64_t>> shards = ShardByTokens({10, 1, 7, 3, 3, 6}, 2);
+  ASSERT_EQ(shards.size(), 2u);
+  std::vector<int64_t> all;
+  int64_t load[2] = {0, 0};
+  const int64_t len[] = {10, 1, 7, 3, 3, 6};
+  for (int r = 0; r < 2; ++r) {
+    for (int64_t i : shards[r]) {
+      all.push_back(i);
+      load[r] += len[i];
+    }
+  }
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  // Longest first to the lighter rank: 10->r0, 7->r1, 6->r1, 3->r0, 3->r0 (tie), 1->r1.
+  EXPECT_EQ(load[0], 16);
+  EXPECT_EQ(load[1], 14);
+}
+
+}  // namespace
+}  // namespace rlvr

@@ -1,0 +1,86 @@
+// Test worker for data parallelism: runs a few SFT steps of a tiny random transformer
+// on a fixed global batch, sharded over the ranks named by RANK/WORLD_SIZE/MASTER_*,
+// and saves the final parameters (torch::save) to --out on rank 0.
+//   ddp_worker OUT STEPS [DIE_AFTER_STEP]
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "core/model.h"
+#include "learner/distributed.h"
+#include "learner/optim.h"
+#include "learner/sft.h"
+
+namespace {
+
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::cerr << "usage: ddp_worker OUT STEPS [DIE_AFTER_STEP]\n";
+    return 2;
+  }
+  const std::string out = argv[1];
+  const int steps = std::atoi(argv[2]);
+  const int die_after = argc > 3 ? std::atoi(argv[3]) : -1;
+  rlvr::DistributedOptions dopts;
+  dopts.rank = EnvInt("RANK", 0);
+  dopts.world_size = EnvInt("WORLD_SIZE", 1);
+  dopts.master_port = EnvInt("MASTER_PORT", 29500);
+  dopts.timeout_s = 10;
+  auto dp = rlvr::DataParallel::Create(dopts);
+  if (!dp.ok()) {
+    std::cerr << dp.status() << "\n";
+    return 1;
+  }
+  torch::manual_seed(0);
+  rlvr::ModelConfig config = rlvr::BuiltinTinyConfig(64);
+  auto model = rlvr::Transformer::RandomInit(config, 7, {.requires_grad = true});
+  if (!model.ok()) {
+    std::cerr << model.status() << "\n";
+    return 1;
+  }
+  // The same global batch on every rank: 8 sequences of varied lengths.
+  std::vector<rlvr::Sequence> global;
+  torch::Tensor tokens = torch::randint(1, 64, {8, 24}, torch::kInt64);
+  for (int i = 0; i < 8; ++i) {
+    rlvr::Sequence s;
+    const int p = 3 + i % 4, c = 5 + (i * 3) % 11;
+    for (int t = 0; t < p; ++t) s.prompt.push_back(tokens[i][t].item<int64_t>());
+    for (int t = 0; t < c; ++t) s.completion.push_back(tokens[i][p + t].item<int64_t>());
+    global.push_back(s);
+  }
+  std::vector<int64_t> lengths;
+  for (const auto& s : global) lengths.push_back(s.prompt.size() + s.completion.size());
+  std::vector<rlvr::Sequence> local;
+  for (int64_t i : rlvr::ShardByTokens(lengths, dopts.world_size)[dopts.rank]) local.push_back(global[i]);
+
+  std::vector<torch::Tensor> params;
+  for (auto& [name, p] : model->NamedParameters()) params.push_back(p);
+  rlvr::OptimizerOptions oopts;
+  oopts.schedule.lr = 1e-3;
+  rlvr::Optimizer optimizer(params, oopts);
+  for (int step = 0; step < steps; ++step) {
+    if (step == die_after && dopts.rank == 1) _exit(7);
+    auto stats = rlvr::SftStep(*model, optimizer, dp->get(), local, {.micro_batch_tokens = 40});
+    if (!stats.ok()) {
+      std::cerr << "ddp_worker rank " << dopts.rank << ": " << stats.status().message() << "\n";
+      return 3;
+    }
+  }
+  if (dopts.rank == 0) {
+    std::vector<torch::Tensor> detached;
+    for (auto& p : params) detached.push_back(p.detach().clone());
+    torch::save(detached, out);
+  }
+  return 0;
+}
