@@ -2,6 +2,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "verifiers/pipeline/pipeline.h"
+#include "verifiers/pipeline/rewards.h"
 #include "verifiers/registry.h"
 
 namespace rlvr {
@@ -11,6 +13,8 @@ const VerifierRegistry& BuiltinVerifiers() {
     auto* r = new VerifierRegistry();
     for (const absl::Status& s : std::vector<absl::Status>{
              // One line per built-in verifier, e.g. RegisterMathVerifier(*r),
+             RegisterRewardVerifiers(*r),
+             RegisterPipelineVerifier(*r),
          }) {
       if (!s.ok()) {
         std::cerr << "rlvr: built-in verifier registration failed: " << s << "\n";
