@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "verifiers/code/code_verifier.h"
 #include "verifiers/pipeline/pipeline.h"
 #include "verifiers/pipeline/rewards.h"
 #include "verifiers/registry.h"
@@ -13,6 +14,7 @@ const VerifierRegistry& BuiltinVerifiers() {
     auto* r = new VerifierRegistry();
     for (const absl::Status& s : std::vector<absl::Status>{
              // One line per built-in verifier, e.g. RegisterMathVerifier(*r),
+             RegisterCodeVerifier(*r),
              RegisterRewardVerifiers(*r),
              RegisterPipelineVerifier(*r),
          }) {

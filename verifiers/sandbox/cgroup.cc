@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -228,11 +229,14 @@ absl::StatusOr<CgroupSlot*> CgroupPool::Acquire() {
   }
   auto slot = std::make_unique<CgroupSlot>();
   slot->version_ = version_;
-  const std::string name = absl::StrCat("rlvr-sandbox-", getpid(), "-", next_id_++);
+  // Unique across pools of this process: a pool removes its directories when destroyed.
+  static std::atomic<int> next_id{0};
+  const std::string name = absl::StrCat("rlvr-sandbox-", getpid(), "-", next_id++);
   slot->memory_dir_ = memory_base_ + "/" + name;
   slot->pids_dir_ = pids_base_ + "/" + name;
   for (const std::string& dir : {slot->memory_dir_, slot->pids_dir_}) {
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    if (mkdir(dir.c_str(), 0755) != 0 &&
+        !(errno == EEXIST && dir == slot->pids_dir_ && slot->pids_dir_ == slot->memory_dir_)) {
       return absl::FailedPreconditionError(absl::StrCat("mkdir ", dir, ": ", strerror(errno)));
     }
   }

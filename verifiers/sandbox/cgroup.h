@@ -63,7 +63,6 @@ class CgroupPool {
   std::string memory_base_;
   std::string pids_base_;
   absl::Mutex mu_;
-  int next_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::unique_ptr<CgroupSlot>> all_ ABSL_GUARDED_BY(mu_);
   std::vector<CgroupSlot*> free_ ABSL_GUARDED_BY(mu_);
 };
