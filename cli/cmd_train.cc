@@ -1,0 +1,244 @@
+// `rlvr train`: GRPO training end to end, and the built-in default run.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "cli/train_setup.h"
+#include "core/model.h"
+#include "core/status_macros.h"
+#include "eval/evaluate.h"
+#include "learner/distributed.h"
+#include "learner/optim.h"
+#include "learner/sft.h"
+#include "learner/trainer.h"
+#include "rollout/engine.h"
+
+namespace rlvr::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_stop{false};
+extern "C" void OnSignal(int) { g_stop = true; }
+
+std::string Eta(double seconds) {
+  if (seconds < 0 || seconds > 1e7) return "?";
+  const int s = static_cast<int>(seconds);
+  return s >= 60 ? absl::StrFormat("%dm%02ds", s / 60, s % 60) : absl::StrFormat("%ds", s);
+}
+
+// Progress on one line of stderr (redrawn in place on a terminal).
+void Progress(const std::string& line, bool final) {
+  static const bool tty = isatty(STDERR_FILENO);
+  if (tty) {
+    std::cerr << "\r\033[K" << line << (final ? "\n" : "") << std::flush;
+  } else {
+    std::cerr << line << "\n";
+  }
+}
+
+absl::Status AppendJsonl(const fs::path& path, const nlohmann::json& record) {
+  std::ofstream out(path, std::ios::app);
+  out << record.dump() << "\n";
+  if (!out) return absl::InternalError(absl::StrCat(path.string(), ": cannot write"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EvalResult> RunEval(Generator& generator, const TrainSetup& setup,
+                                   const char* label) {
+  Progress(absl::StrCat("eval (", label, "): ", setup.eval_tasks.size(), " held-out tasks..."),
+           false);
+  ASSIGN_OR_RETURN(EvalResult r, Evaluate(generator, setup.tokenizer, setup.eval_tasks,
+                                          setup.grader, setup.eval));
+  Progress(absl::StrFormat("eval (%s): pass@1 %.3f  mean reward %.3f  %.1f tokens/answer  (%.1fs)",
+                           label, r.pass_at_1, r.mean_reward, r.mean_completion_tokens, r.seconds),
+           true);
+  return r;
+}
+
+absl::Status RunSft(TrainSetup& setup, Transformer& policy, DataParallel* dp,
+                    const fs::path& run_dir) {
+  if (setup.sft.steps <= 0) return absl::OkStatus();
+  std::vector<torch::Tensor> params;
+  for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);
+  Optimizer optimizer(params, setup.sft.optimizer);
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t step = 0; step < setup.sft.steps && !g_stop; ++step) {
+    std::vector<Sequence> batch;
+    for (int64_t i = 0; i < setup.sft.batch_size; ++i) {
+      ASSIGN_OR_RETURN(Task task, setup.sft_tasks->Next());
+      ASSIGN_OR_RETURN(Sequence s, SftSequence(setup, task));
+      batch.push_back(std::move(s));
+    }
+    ASSIGN_OR_RETURN(SftStepStats stats, SftStep(policy, optimizer, dp, batch, {}));
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    Progress(absl::StrFormat("sft %d/%d  loss %.4f  lr %.2e  ETA %s", step + 1, setup.sft.steps,
+                             stats.loss, stats.lr,
+                             Eta(elapsed / (step + 1) * (setup.sft.steps - step - 1))),
+             step + 1 == setup.sft.steps);
+    RETURN_IF_ERROR(AppendJsonl(run_dir / "metrics.jsonl",
+                                {{"phase", "sft"}, {"step", step + 1}, {"loss", stats.loss},
+                                 {"lr", stats.lr}, {"grad_norm", stats.grad_norm}}));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Train(const std::string& config_path, const std::vector<std::string>& overrides,
+                   bool resume) {
+  ASSIGN_OR_RETURN(Config config, LoadConfig(config_path, overrides, kQuickstartYaml,
+                                             "<built-in default: configs/quickstart.yaml>"));
+  ASSIGN_OR_RETURN(std::unique_ptr<TrainSetup> setup, BuildTrainSetup(config));
+  ASSIGN_OR_RETURN(std::unique_ptr<DataParallel> dp, DataParallel::Create(setup->distributed));
+  const bool rank0 = dp->rank() == 0;
+  const fs::path run_dir = fs::path(setup->run_dir);
+  fs::create_directories(run_dir);
+  {
+    std::ofstream out(run_dir / "config.yaml");
+    out << setup->config_yaml;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+
+  Transformer& policy = *setup->policy;
+  RETURN_IF_ERROR(dp->Broadcast([&] {
+    std::vector<torch::Tensor> t;
+    for (auto& [n, p] : policy.NamedParameters()) t.push_back(p);
+    return t;
+  }()));
+  const bool have_checkpoint = !ListCheckpoints(setup->trainer.checkpoint.root).empty();
+  if (resume && !have_checkpoint) {
+    std::cerr << "rlvr train: --resume: no checkpoint under " << setup->trainer.checkpoint.root
+              << "; starting from scratch\n";
+  }
+  if (!resume && have_checkpoint) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        setup->trainer.checkpoint.root,
+        " already holds checkpoints: pass --resume to continue, or choose another run.name"));
+  }
+  if (!have_checkpoint) RETURN_IF_ERROR(RunSft(*setup, policy, dp.get(), run_dir));
+  if (g_stop) return absl::CancelledError("interrupted during SFT");
+
+  ASSIGN_OR_RETURN(ModelOptions engine_model, EngineModelOptions(*setup));
+  ASSIGN_OR_RETURN(Transformer engine_weights, policy.Clone(engine_model));
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
+                   Engine::Create(std::move(engine_weights), setup->tokenizer, setup->engine));
+
+  std::vector<torch::Tensor> params;
+  for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);
+  Optimizer optimizer(params, setup->optimizer);
+  Trainer trainer(policy, optimizer, *engine, setup->tokenizer, *setup->train_tasks,
+                  setup->grader, dp.get(), setup->trainer);
+  std::vector<std::string> warnings;
+  ASSIGN_OR_RETURN(int64_t resumed_step, trainer.Resume(&warnings));
+  for (const std::string& w : warnings) std::cerr << "rlvr train: warning: " << w << "\n";
+  if (resumed_step > 0) std::cerr << "rlvr train: resumed after step " << resumed_step << "\n";
+
+  nlohmann::json summary = {{"run", setup->run_name}};
+  if (resumed_step == 0 && rank0 && !setup->eval_tasks.empty()) {
+    ASSIGN_OR_RETURN(EvalResult before, RunEval(*engine, *setup, "after SFT, before GRPO"));
+    summary["eval_before"] = before.ToJson();
+    RETURN_IF_ERROR(AppendJsonl(run_dir / "eval.jsonl", {{"step", 0}, {"eval", before.ToJson()}}));
+  }
+  int64_t tokens_generated = 0;
+  const auto rl_start = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(trainer.Run(
+      [&](const StepReport& r) {
+        tokens_generated += r.generated_tokens;
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - rl_start).count();
+        const int64_t done = r.step - resumed_step;
+        Progress(absl::StrFormat("grpo %d/%d  reward %.3f  pass %.2f  tok/s %.0f  stale %.2f  "
+                                 "ETA %s",
+                                 r.step, setup->trainer.steps, r.grpo.reward_mean, r.pass_rate,
+                                 r.tokens_per_second, r.staleness_mean,
+                                 Eta(elapsed / done * (setup->trainer.steps - r.step))),
+                 r.step == setup->trainer.steps);
+        nlohmann::json m = {{"phase", "grpo"},
+                            {"step", r.step},
+                            {"policy_version", r.policy_version},
+                            {"reward", r.grpo.reward_mean},
+                            {"pass_rate", r.pass_rate},
+                            {"loss", r.grpo.loss_value},
+                            {"kl", r.grpo.loss.kl_mean},
+                            {"entropy", r.grpo.loss.entropy_mean},
+                            {"clip_frac_high", r.grpo.loss.clip_frac_high},
+                            {"clip_frac_low", r.grpo.loss.clip_frac_low},
+                            {"grad_norm", r.grpo.grad_norm},
+                            {"lr", r.grpo.lr},
+                            {"zero_variance_groups", r.grpo.zero_variance_groups},
+                            {"response_length", r.mean_completion_tokens},
+                            {"truncated_rate", r.truncated_rate},
+                            {"tokens_per_second", r.tokens_per_second},
+                            {"staleness", r.staleness_mean},
+                            {"stale_dropped", r.stale_dropped},
+                            {"generation_seconds", r.generation_seconds},
+                            {"train_seconds", r.train_seconds},
+                            {"step_seconds", r.step_seconds}};
+        if (rank0) (void)AppendJsonl(run_dir / "metrics.jsonl", m);
+      },
+      &g_stop));
+  if (g_stop) {
+    std::cerr << "\nrlvr train: interrupted; checkpoint saved at step " << trainer.step()
+              << " (continue with --resume)\n";
+    return absl::OkStatus();
+  }
+  if (rank0 && !setup->eval_tasks.empty()) {
+    ASSIGN_OR_RETURN(EvalResult after, RunEval(*engine, *setup, "after GRPO"));
+    summary["eval_after"] = after.ToJson();
+    RETURN_IF_ERROR(
+        AppendJsonl(run_dir / "eval.jsonl", {{"step", trainer.step()}, {"eval", after.ToJson()}}));
+  }
+  if (!rank0) return absl::OkStatus();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary["steps"] = trainer.step();
+  summary["wall_seconds"] = wall;
+  summary["tokens_generated"] = tokens_generated;
+  if (summary.contains("eval_before") && summary.contains("eval_after")) {
+    summary["pass_at_1_before"] = summary["eval_before"]["pass_at_1"];
+    summary["pass_at_1_after"] = summary["eval_after"]["pass_at_1"];
+  }
+  {
+    std::ofstream out(run_dir / "summary.json");
+    out << summary.dump(2) << "\n";
+  }
+  std::cout << "run " << setup->run_name << ": " << trainer.step() << " GRPO steps in "
+            << absl::StrFormat("%.0f s", wall);
+  if (summary.contains("pass_at_1_before")) {
+    std::cout << absl::StrFormat("; held-out pass@1 %.3f -> %.3f",
+                                 summary["pass_at_1_before"].get<double>(),
+                                 summary["pass_at_1_after"].get<double>());
+  }
+  std::cout << "; " << tokens_generated << " tokens generated; outputs in " << run_dir.string()
+            << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void AddTrainCommand(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
+      "train", "GRPO training; with no --config, the built-in default (configs/quickstart.yaml)");
+  auto config = std::make_shared<std::string>();
+  auto overrides = std::make_shared<std::vector<std::string>>();
+  auto resume = std::make_shared<bool>(false);
+  cmd->add_option("--config", *config, "YAML config file (default: the built-in quickstart)");
+  cmd->add_flag("--resume", *resume, "Continue from the run's last checkpoint");
+  cmd->add_option("overrides", *overrides, "Dotted key=value overrides, e.g. learner.lr=1e-4");
+  cmd->callback([=] {
+    int rc = ReportStatus("train", Train(*config, *overrides, *resume));
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace rlvr::cli

@@ -1,0 +1,284 @@
+#include "cli/train_setup.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
+#include "envs/dataset.h"
+#include "envs/generated_tasks.h"
+#include "learner/registry.h"
+#include "rlvr/quickstart_config.h"
+#include "verifiers/registry.h"
+
+namespace rlvr::cli {
+
+const char kQuickstartYaml[] = RLVR_QUICKSTART_YAML;
+
+namespace {
+
+// Tasks from a JSONL dataset's train split, endlessly reshuffled per epoch.
+class DatasetTaskSource final : public TaskSource {
+ public:
+  explicit DatasetTaskSource(std::unique_ptr<DatasetReader> reader) : reader_(std::move(reader)) {}
+  absl::StatusOr<Task> Next() override {
+    ASSIGN_OR_RETURN(std::optional<Task> task, reader_->Next());
+    if (!task) return absl::FailedPreconditionError("dataset: no usable task in the train split");
+    return *std::move(task);
+  }
+  nlohmann::json State() const override { return reader_->Cursor().ToJson(); }
+  absl::Status Restore(const nlohmann::json& state) override {
+    ASSIGN_OR_RETURN(DatasetCursor cursor, DatasetCursor::FromJson(state));
+    return reader_->Restore(cursor);
+  }
+
+ private:
+  std::unique_ptr<DatasetReader> reader_;
+};
+
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+
+}  // namespace
+
+TaskGrader MakeRegistryGrader() {
+  struct Cache {
+    std::mutex mu;
+    std::map<std::string, std::shared_ptr<Verifier>> verifiers;
+  };
+  auto cache = std::make_shared<Cache>();
+  return [cache](const Task& task, const Completion& c) -> absl::StatusOr<Reward> {
+    std::shared_ptr<Verifier> verifier;
+    {
+      std::lock_guard<std::mutex> lock(cache->mu);
+      auto it = cache->verifiers.find(task.verifier);
+      if (it == cache->verifiers.end()) {
+        ASSIGN_OR_RETURN(std::unique_ptr<Verifier> v,
+                         BuiltinVerifiers().Create(task.verifier, nlohmann::json::object()));
+        it = cache->verifiers.emplace(task.verifier, std::move(v)).first;
+      }
+      verifier = it->second;
+    }
+    VerifyRequest request;
+    request.id = task.id;
+    request.completion = c.text;
+    request.answer = task.gold;
+    request.spec = task.spec;
+    request.completion_tokens = static_cast<int64_t>(c.token_ids.size());
+    return verifier->Verify(request);
+  };
+}
+
+absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config) {
+  auto setup = std::make_unique<TrainSetup>();
+  ConfigReader r(config);
+  // run
+  std::string run_dir = "runs";
+  int64_t seed = 0;
+  setup->run_name = "quickstart";
+  r.Read("run.name", &setup->run_name);
+  r.Read("run.dir", &run_dir);
+  r.Read("run.seed", &seed, {.min = 0});
+  setup->seed = static_cast<uint64_t>(seed);
+  // model
+  std::string model_path = "builtin", tokenizer_path, dtype = "float32";
+  r.Read("model.path", &model_path);
+  r.Read("model.tokenizer", &tokenizer_path);
+  r.ReadChoice("model.dtype", &dtype, {"float32", "bfloat16"});
+  // data
+  std::string source = "arithmetic", format = "generic", answer_format = "boxed";
+  int difficulty = 2;
+  int64_t eval_count = 200;
+  r.Read("data.source", &source);
+  r.Read("data.format", &format);
+  r.Read("data.difficulty", &difficulty, {.min = 1, .max = 8});
+  r.ReadChoice("data.answer_format", &answer_format, {"boxed", "answer"});
+  r.Read("data.eval_tasks", &eval_count, {.min = 0});
+  // template
+  r.ReadChoice("template.format", &setup->prompt_template.format,
+               {"plain", "qwen", "chatml", "llama3"});
+  r.Read("template.system_prompt", &setup->prompt_template.system_prompt);
+  // sft
+  double sft_lr = 3e-3;
+  r.Read("sft.steps", &setup->sft.steps, {.min = 0});
+  r.Read("sft.batch_size", &setup->sft.batch_size, {.min = 1});
+  r.Read("sft.lr", &sft_lr, {.min = 0, .min_exclusive = true});
+  setup->sft.optimizer.schedule.lr = sft_lr;
+  setup->sft.optimizer.weight_decay = 0.0;
+  // rollout
+  SamplingParams& sampling = setup->trainer.sampling;
+  int64_t group = 8, kv_mb = 256;
+  r.Read("rollout.n", &group, {.min = 1});
+  r.Read("rollout.max_new_tokens", &sampling.max_new_tokens, {.min = 1});
+  r.Read("rollout.temperature", &sampling.temperature, {.min = 0});
+  r.Read("rollout.top_p", &sampling.top_p, {.min = 0, .max = 1, .min_exclusive = true});
+  r.Read("rollout.top_k", &sampling.top_k, {.min = 0});
+  r.Read("rollout.kv_cache_mb", &kv_mb, {.min = 1});
+  setup->engine.kv_byte_budget = kv_mb << 20;
+  // learner
+  GrpoOptions& grpo = setup->trainer.grpo;
+  OptimizerOptions& opt = setup->optimizer;
+  opt.schedule.lr = 5e-4;
+  opt.weight_decay = 0.0;
+  std::string aggregation = "token-mean";
+  r.Read("learner.steps", &setup->trainer.steps, {.min = 0});
+  r.Read("learner.prompts_per_step", &setup->trainer.prompts_per_step, {.min = 1});
+  r.Read("learner.lr", &opt.schedule.lr, {.min = 0, .min_exclusive = true});
+  r.Read("learner.warmup_steps", &opt.schedule.warmup_steps, {.min = 0});
+  r.Read("learner.weight_decay", &opt.weight_decay, {.min = 0});
+  r.Read("learner.max_grad_norm", &opt.max_grad_norm);
+  r.Read("learner.advantage", &grpo.advantage);
+  r.Read("learner.loss", &grpo.objective);
+  r.Read("learner.aggregation", &aggregation);
+  r.Read("learner.clip_low", &grpo.loss.clip_low, {.min = 0, .max = 1});
+  r.Read("learner.clip_high", &grpo.loss.clip_high, {.min = 0});
+  r.Read("learner.kl_coef", &grpo.loss.kl_coef, {.min = 0});
+  r.Read("learner.micro_batch_tokens", &grpo.micro_batch_tokens, {.min = 1});
+  r.Read("learner.max_staleness", &setup->trainer.max_staleness, {.min = 0});
+  // checkpoint
+  r.Read("checkpoint.every", &setup->trainer.checkpoint_every, {.min = 0});
+  r.Read("checkpoint.keep_last", &setup->trainer.checkpoint.keep_last);
+  // eval
+  r.Read("eval.n", &setup->eval.n, {.min = 1});
+  r.Read("eval.temperature", &setup->eval.sampling.temperature, {.min = 0});
+
+  if (!AdvantageEstimators().Get(grpo.advantage).ok()) {
+    r.AddError("learner.advantage", AdvantageEstimators().Get(grpo.advantage).status().message());
+  }
+  if (!PolicyObjectives().Get(grpo.objective).ok()) {
+    r.AddError("learner.loss", PolicyObjectives().Get(grpo.objective).status().message());
+  }
+  absl::StatusOr<Aggregation> agg = AggregationFromName(aggregation);
+  if (agg.ok()) {
+    grpo.loss.aggregation = *agg;
+  } else {
+    r.AddError("learner.aggregation", agg.status().message());
+  }
+  if (grpo.loss.kl_coef != 0) {
+    r.AddError("learner.kl_coef", "a KL penalty to a reference model is not wired into rlvr train yet");
+  }
+  RETURN_IF_ERROR(r.Finish());
+
+  grpo.advantage_options.group_size = group;
+  grpo.temperature = sampling.temperature;
+  grpo.max_completion_tokens = sampling.max_new_tokens;
+  if (setup->trainer.max_staleness > 0) {
+    grpo.loss.is_mode = IsMode::kTokenTruncate;  // correct for stale behaviour policies
+    grpo.loss.is_max = 2.0;
+  }
+  setup->trainer.prompt_template = setup->prompt_template;
+  setup->trainer.grading_threads = 2;
+  setup->eval.prompt_template = setup->prompt_template;
+  setup->eval.sampling.max_new_tokens = sampling.max_new_tokens;
+  setup->eval.sampling.seed = setup->seed + 17;
+  setup->trainer.sampling.seed = setup->seed;
+  setup->run_dir = (std::filesystem::path(run_dir) / setup->run_name).string();
+  setup->trainer.checkpoint.root = setup->run_dir + "/checkpoints";
+  setup->config_yaml = config.ToYaml();
+  setup->trainer.config_yaml = setup->config_yaml;
+
+  // Tokenizer and model.
+  const bool builtin_model = model_path == "builtin";
+  if (!tokenizer_path.empty()) {
+    ASSIGN_OR_RETURN(setup->tokenizer, Tokenizer::FromFile(tokenizer_path));
+  } else if (!builtin_model) {
+    ASSIGN_OR_RETURN(setup->tokenizer, Tokenizer::FromFile(model_path));
+  }
+  ModelOptions model_options;
+  model_options.dtype = dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  model_options.requires_grad = true;
+  if (builtin_model) {
+    ASSIGN_OR_RETURN(Transformer model,
+                     Transformer::RandomInit(BuiltinTinyConfig(setup->tokenizer.vocab_size()),
+                                             setup->seed, model_options));
+    setup->policy = std::make_unique<Transformer>(std::move(model));
+  } else {
+    ASSIGN_OR_RETURN(Transformer model, Transformer::Load(model_path, model_options));
+    setup->policy = std::make_unique<Transformer>(std::move(model));
+  }
+  setup->engine.max_len = std::min<int64_t>(setup->policy->config().max_position_embeddings, 4096);
+
+  // Tasks: SFT, GRPO and held-out evaluation streams never share a seed.
+  if (source == "arithmetic" || source == "code") {
+    const bool arith = source == "arithmetic";
+    ArithmeticOptions a;
+    a.difficulty = difficulty;
+    a.answer_format = answer_format;
+    CodeTaskOptions c;
+    c.difficulty = std::min(difficulty, 3);
+    RETURN_IF_ERROR(arith ? ValidateArithmeticOptions(a) : ValidateCodeTaskOptions(c));
+    auto make = [arith, a, c](uint64_t stream) {
+      return [arith, a, c, stream](int64_t i) {
+        return arith ? MakeArithmeticTask(stream, i, a) : MakeCodeTask(stream, i, c);
+      };
+    };
+    setup->sft_tasks = std::make_unique<IndexedTaskSource>(make(setup->seed * 4 + 1));
+    setup->train_tasks = std::make_unique<IndexedTaskSource>(make(setup->seed * 4 + 2));
+    for (int64_t i = 0; i < eval_count; ++i) setup->eval_tasks.push_back(make(setup->seed * 4 + 3)(i));
+  } else {
+    ASSIGN_OR_RETURN(FieldMapping mapping, MappingForFormat(format));
+    auto open = [&](Split split) {
+      DatasetOptions d;
+      d.path = source;
+      d.mapping = mapping;
+      d.shuffle = true;
+      d.seed = setup->seed;
+      d.max_epochs = split == Split::kTrain ? 0 : 1;
+      d.split = split;
+      d.eval_fraction = 0.05;
+      return DatasetReader::Open(d);
+    };
+    ASSIGN_OR_RETURN(std::unique_ptr<DatasetReader> train, open(Split::kTrain));
+    ASSIGN_OR_RETURN(std::unique_ptr<DatasetReader> sft, open(Split::kTrain));
+    ASSIGN_OR_RETURN(std::unique_ptr<DatasetReader> eval, open(Split::kEval));
+    setup->train_tasks = std::make_unique<DatasetTaskSource>(std::move(train));
+    setup->sft_tasks = std::make_unique<DatasetTaskSource>(std::move(sft));
+    while (static_cast<int64_t>(setup->eval_tasks.size()) < eval_count) {
+      ASSIGN_OR_RETURN(std::optional<Task> t, eval->Next());
+      if (!t) break;
+      setup->eval_tasks.push_back(*std::move(t));
+    }
+  }
+  setup->grader = MakeRegistryGrader();
+
+  // Distributed: the variables torchrun, srun and Kubernetes set.
+  setup->distributed.rank = EnvInt("RANK", 0);
+  setup->distributed.world_size = EnvInt("WORLD_SIZE", 1);
+  setup->distributed.local_rank = EnvInt("LOCAL_RANK", 0);
+  if (const char* addr = std::getenv("MASTER_ADDR")) setup->distributed.master_addr = addr;
+  setup->distributed.master_port = EnvInt("MASTER_PORT", 29500);
+  return setup;
+}
+
+absl::StatusOr<Sequence> SftSequence(const TrainSetup& setup, const Task& task) {
+  std::string reference = task.metadata.value("reference_completion", std::string());
+  if (reference.empty()) reference = task.gold;
+  if (reference.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "task ", task.id, ": no metadata.reference_completion or gold to fine-tune on"));
+  }
+  Sequence s;
+  for (int32_t id : setup.tokenizer.Encode(RenderPrompt(task, setup.prompt_template))) {
+    s.prompt.push_back(id);
+  }
+  for (int32_t id : setup.tokenizer.Encode(reference + EndOfTurn(setup.prompt_template))) {
+    s.completion.push_back(id);
+  }
+  if (std::optional<int32_t> eos = setup.tokenizer.eos_id();
+      eos && (s.completion.empty() || s.completion.back() != *eos)) {
+    s.completion.push_back(*eos);
+  }
+  return s;
+}
+
+absl::StatusOr<ModelOptions> EngineModelOptions(const TrainSetup& setup) {
+  ModelOptions o = setup.policy->options();
+  o.requires_grad = false;
+  return o;
+}
+
+}  // namespace rlvr::cli

@@ -1,0 +1,67 @@
+// Turns a training config (configs/quickstart.yaml is the reference) into the objects
+// `rlvr train` wires together. Every config error names the key and the file.
+#ifndef RLVR_CLI_TRAIN_SETUP_H_
+#define RLVR_CLI_TRAIN_SETUP_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/config.h"
+#include "core/model.h"
+#include "core/tokenizer.h"
+#include "envs/task.h"
+#include "envs/template.h"
+#include "eval/evaluate.h"
+#include "learner/batch.h"
+#include "learner/distributed.h"
+#include "learner/optim.h"
+#include "learner/trainer.h"
+#include "rollout/engine.h"
+
+namespace rlvr::cli {
+
+// configs/quickstart.yaml, embedded at build time.
+extern const char kQuickstartYaml[];
+
+struct SftSetup {
+  int64_t steps = 0;
+  int64_t batch_size = 32;
+  OptimizerOptions optimizer;
+};
+
+struct TrainSetup {
+  std::string run_name;
+  std::string run_dir;      // <run.dir>/<run.name>
+  std::string config_yaml;  // the resolved config
+  uint64_t seed = 0;
+  Tokenizer tokenizer = Tokenizer::Builtin();
+  std::unique_ptr<Transformer> policy;  // requires_grad
+  std::unique_ptr<TaskSource> train_tasks;
+  std::unique_ptr<TaskSource> sft_tasks;  // tasks with metadata.reference_completion
+  std::vector<Task> eval_tasks;           // held out
+  TaskGrader grader;
+  TemplateOptions prompt_template;
+  SftSetup sft;
+  OptimizerOptions optimizer;
+  TrainerOptions trainer;
+  EngineOptions engine;
+  EvalOptions eval;
+  DistributedOptions distributed;
+};
+
+absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config);
+
+// The SFT example of a task: its rendered prompt and reference completion plus EOS.
+absl::StatusOr<Sequence> SftSequence(const TrainSetup& setup, const Task& task);
+
+// The rollout engine's copy of the policy: same device and dtype, no gradients.
+absl::StatusOr<ModelOptions> EngineModelOptions(const TrainSetup& setup);
+
+// A grader that creates built-in verifiers by the task's `verifier` name on first use.
+TaskGrader MakeRegistryGrader();
+
+}  // namespace rlvr::cli
+
+#endif  // RLVR_CLI_TRAIN_SETUP_H_

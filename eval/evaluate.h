@@ -1,0 +1,64 @@
+// Evaluation of a policy on held-out tasks through any Generator: pass@1, unbiased
+// pass@k, mean reward, response lengths, truncation and the verdict histogram.
+#ifndef RLVR_EVAL_EVALUATE_H_
+#define RLVR_EVAL_EVALUATE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/tokenizer.h"
+#include "envs/task.h"
+#include "envs/template.h"
+#include "verifiers/verifier.h"
+#include "rollout/generator.h"
+
+namespace rlvr {
+
+// Grades one completion of a task (the same signature as the trainer's TaskGrader).
+using EvalGrader = std::function<absl::StatusOr<Reward>(const Task& task, const Completion& c)>;
+
+struct EvalOptions {
+  int64_t n = 1;           // samples per task
+  SamplingParams sampling;  // temperature 0 = greedy
+  TemplateOptions prompt_template;
+  int grading_threads = 2;
+  int64_t max_samples_kept = 8;  // completions kept in EvalResult::samples
+};
+
+struct EvalSample {
+  std::string task_id, prompt, completion, verdict;
+  double reward = 0;
+};
+
+struct EvalResult {
+  int64_t tasks = 0;
+  int64_t samples = 0;
+  double pass_at_1 = 0;  // mean over tasks of (correct samples / n)
+  std::map<int64_t, double> pass_at_k;  // unbiased estimator, k = 1, 2, 4, ... <= n
+  double mean_reward = 0;
+  double mean_completion_tokens = 0;
+  double truncation_rate = 0;
+  int64_t generated_tokens = 0;
+  double correct_per_million_tokens = 0;
+  std::map<std::string, int64_t> verdicts;
+  std::vector<EvalSample> samples_kept;
+  double seconds = 0;
+
+  nlohmann::json ToJson() const;
+};
+
+// The unbiased pass@k estimator 1 - C(n-c, k) / C(n, k) for one task with c correct of n.
+double PassAtK(int64_t n, int64_t c, int64_t k);
+
+// A sample counts as correct when its reward is >= 1.
+absl::StatusOr<EvalResult> Evaluate(Generator& generator, const Tokenizer& tokenizer,
+                                    const std::vector<Task>& tasks, const EvalGrader& grader,
+                                    const EvalOptions& options);
+
+}  // namespace rlvr
+
+#endif  // RLVR_EVAL_EVALUATE_H_

@@ -1,0 +1,65 @@
+// One GRPO optimizer step over graded rollouts: advantages per group, the policy loss
+// on padding-free micro-batches with a global normaliser, gradient all-reduce and
+// AdamW. The algorithm pieces are chosen by name (learner/registry.h).
+#ifndef RLVR_LEARNER_GRPO_H_
+#define RLVR_LEARNER_GRPO_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "learner/advantages.h"
+#include "learner/losses.h"
+
+namespace rlvr {
+
+class Transformer;
+class Optimizer;
+class DataParallel;
+
+// One graded completion.
+struct RolloutSample {
+  std::vector<int64_t> prompt;
+  std::vector<int64_t> completion;
+  // Log-probabilities the rollout engine sampled with (one per completion token).
+  std::vector<float> behaviour_logprobs;
+  // Optional loss mask over the completion (0 = tool observation); empty = all 1.
+  std::vector<float> completion_mask;
+  double reward = 0;
+  int64_t policy_version = 0;
+};
+
+struct GrpoOptions {
+  std::string advantage = "grpo";  // AdvantageEstimators() name
+  AdvantageOptions advantage_options;
+  std::string objective = "ppo_clip";  // PolicyObjectives() name
+  // loss.normaliser is ignored: the step computes the global one from the aggregation.
+  PolicyLossOptions loss;
+  // Dr. GRPO's constant normaliser is global_sequences * this (the generation budget).
+  int64_t max_completion_tokens = 256;
+  double temperature = 1.0;  // the rollout temperature; logprobs are recomputed at it
+  int64_t micro_batch_tokens = 8192;
+};
+
+struct GrpoStepStats {
+  PolicyLossMetrics loss;     // token-weighted over micro-batches (this rank)
+  double loss_value = 0;      // global loss
+  double grad_norm = 0;
+  double lr = 0;
+  double reward_mean = 0;     // this rank's samples
+  int64_t zero_variance_groups = 0;
+  int64_t samples = 0;
+  int64_t tokens = 0;         // completion tokens in the loss, global
+};
+
+// `samples` are this rank's complete groups, group-major (options.advantage_options.
+// group_size per group). `reference` may be null when loss.kl_coef == 0.
+absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transformer* reference,
+                                       Optimizer& optimizer, DataParallel* dp,
+                                       const std::vector<RolloutSample>& samples,
+                                       const GrpoOptions& options);
+
+}  // namespace rlvr
+
+#endif  // RLVR_LEARNER_GRPO_H_

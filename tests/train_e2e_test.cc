@@ -1,0 +1,198 @@
+// `rlvr train` end to end with real processes: the built-in default at a tiny scale,
+// exact resume after an interruption, Ctrl-C, and bad configs.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "nlohmann/json.hpp"
+#include "rlvr/test_paths.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+struct Result {
+  int code = -1;
+  std::string out;
+};
+
+// Runs the rlvr binary with `args` in `cwd`, capturing stdout+stderr.
+Result Run(const std::vector<std::string>& args, const fs::path& cwd) {
+  std::string cmd = "cd '" + cwd.string() + "' && '" + RLVR_CLI + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+nlohmann::json ReadJson(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Small settings that still exercise every phase.
+std::vector<std::string> Tiny(const std::string& name, int steps) {
+  return {"train",
+          "run.name=" + name,
+          "sft.steps=3",
+          "sft.batch_size=4",
+          "learner.steps=" + std::to_string(steps),
+          "learner.prompts_per_step=2",
+          "rollout.n=4",
+          "rollout.max_new_tokens=16",
+          "data.eval_tasks=4",
+          "checkpoint.every=2",
+          "checkpoint.keep_last=10"};
+}
+
+class TrainE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("rlvr_train_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(TrainE2eTest, BuiltinDefaultWritesSummaryCheckpointsAndMetrics) {
+  Result r = Run(Tiny("tiny", 4), dir_);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const fs::path run = dir_ / "runs" / "tiny";
+  nlohmann::json summary = ReadJson(run / "summary.json");
+  EXPECT_EQ(summary["steps"], 4);
+  EXPECT_TRUE(summary.contains("pass_at_1_before"));
+  EXPECT_TRUE(summary.contains("pass_at_1_after"));
+  EXPECT_EQ(summary["eval_after"]["tasks"], 4);
+  EXPECT_GT(summary["tokens_generated"].get<int64_t>(), 0);
+  EXPECT_TRUE(fs::exists(run / "checkpoints" / "step-00000004" / "manifest.json"));
+  EXPECT_TRUE(fs::exists(run / "checkpoints" / "step-00000004" / "model" / "config.json"));
+  // One GRPO metrics line per step, with the fields the dashboards read.
+  std::ifstream metrics(run / "metrics.jsonl");
+  int grpo_lines = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    nlohmann::json m = nlohmann::json::parse(line);
+    if (m["phase"] == "grpo") {
+      ++grpo_lines;
+      EXPECT_TRUE(m.contains("reward") && m.contains("tokens_per_second") && m.contains("kl"));
+    }
+  }
+  EXPECT_EQ(grpo_lines, 4);
+  EXPECT_THAT(r.out, HasSubstr("held-out pass@1"));
+  // A second run into the same directory refuses to overwrite without --resume.
+  Result again = Run(Tiny("tiny", 4), dir_);
+  EXPECT_NE(again.code, 0);
+  EXPECT_THAT(again.out, HasSubstr("--resume"));
+}
+
+TEST_F(TrainE2eTest, ResumeGivesTheSameParametersAsAStraightRun) {
+  Result straight = Run(Tiny("straight", 4), dir_);
+  ASSERT_EQ(straight.code, 0) << straight.out;
+  // Interrupted run: 2 steps, then resume to 4.
+  Result first = Run(Tiny("split", 2), dir_);
+  ASSERT_EQ(first.code, 0) << first.out;
+  std::vector<std::string> resume = Tiny("split", 4);
+  resume.push_back("--resume");
+  Result second = Run(resume, dir_);
+  ASSERT_EQ(second.code, 0) << second.out;
+  EXPECT_THAT(second.out, HasSubstr("resumed after step 2"));
+  const fs::path a = dir_ / "runs" / "straight" / "checkpoints" / "step-00000004" / "model" / "model.safetensors";
+  const fs::path b = dir_ / "runs" / "split" / "checkpoints" / "step-00000004" / "model" / "model.safetensors";
+  ASSERT_TRUE(fs::exists(a));
+  ASSERT_TRUE(fs::exists(b));
+  EXPECT_TRUE(ReadFile(a) == ReadFile(b)) << "resumed parameters differ from the straight run";
+  // And the weights did change from step 2 to step 4 (the comparison is not vacuous).
+  const fs::path mid = dir_ / "runs" / "straight" / "checkpoints" / "step-00000002" / "model" / "model.safetensors";
+  EXPECT_FALSE(ReadFile(a) == ReadFile(mid));
+}
+
+TEST_F(TrainE2eTest, CorruptLatestCheckpointFallsBackToPreviousWithWarning) {
+  ASSERT_EQ(Run(Tiny("c", 4), dir_).code, 0);
+  const fs::path ckpt = dir_ / "runs" / "c" / "checkpoints";
+  {
+    std::fstream f(ckpt / "step-00000004" / "model" / "model.safetensors",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put('\x7f');
+  }
+  std::vector<std::string> resume = Tiny("c", 5);
+  resume.push_back("--resume");
+  Result r = Run(resume, dir_);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("warning: skipping checkpoint"));
+  EXPECT_THAT(r.out, HasSubstr("checksum does not match"));
+  EXPECT_THAT(r.out, HasSubstr("resumed after step 2"));
+}
+
+TEST_F(TrainE2eTest, CtrlCSavesACheckpointAndExitsCleanly) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(dir_.c_str()) != 0) _exit(99);
+    freopen((dir_ / "log.txt").c_str(), "w", stderr);
+    freopen((dir_ / "out.txt").c_str(), "w", stdout);
+    std::vector<std::string> args = Tiny("int", 1000);
+    std::vector<char*> argv{const_cast<char*>(RLVR_CLI)};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(RLVR_CLI, argv.data());
+    _exit(127);
+  }
+  // Wait until GRPO steps are running, then interrupt.
+  const fs::path metrics = dir_ / "runs" / "int" / "metrics.jsonl";
+  for (int i = 0; i < 600 && ReadFile(metrics).find("\"grpo\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << ReadFile(dir_ / "log.txt");
+  EXPECT_THAT(ReadFile(dir_ / "log.txt"), HasSubstr("interrupted; checkpoint saved"));
+  bool found = false;
+  for (const auto& e : fs::directory_iterator(dir_ / "runs" / "int" / "checkpoints")) {
+    found |= fs::exists(e.path() / "manifest.json");
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(TrainE2eTest, BadConfigNamesKeyAndFile) {
+  fs::path cfg = dir_ / "bad.yaml";
+  std::ofstream(cfg) << "learner:\n  lr: -1\n  stpes: 3\nrollout:\n  top_p: 2\n";
+  Result r = Run({"train", "--config", cfg.string()}, dir_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr("bad.yaml: learner.lr: value -1 is outside"));
+  EXPECT_THAT(r.out, HasSubstr("bad.yaml: learner.stpes: unknown key"));
+  EXPECT_THAT(r.out, HasSubstr("bad.yaml: rollout.top_p"));
+  Result o = Run({"train", "learner.loss=nope"}, dir_);
+  EXPECT_EQ(o.code, 2);
+  EXPECT_THAT(o.out, HasSubstr("the command line: learner.loss: unknown policy objective 'nope'"));
+  Result m = Run({"train", "--config", (dir_ / "missing.yaml").string()}, dir_);
+  EXPECT_EQ(m.code, 2);
+  EXPECT_THAT(m.out, HasSubstr("missing.yaml: cannot open config file"));
+}
+
+}  // namespace
