@@ -20,6 +20,7 @@
 #include "learner/sft.h"
 #include "learner/trainer.h"
 #include "rollout/engine.h"
+#include "rollout/worker_pool.h"
 
 namespace rlvr::cli {
 namespace {
@@ -128,10 +129,20 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
   if (!have_checkpoint) RETURN_IF_ERROR(RunSft(*setup, policy, dp.get(), run_dir));
   if (g_stop) return absl::CancelledError("interrupted during SFT");
 
-  ASSIGN_OR_RETURN(ModelOptions engine_model, EngineModelOptions(*setup));
-  ASSIGN_OR_RETURN(Transformer engine_weights, policy.Clone(engine_model));
-  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
-                   Engine::Create(std::move(engine_weights), setup->tokenizer, setup->engine));
+  // Rollouts: the in-process engine on a copy of the policy, or remote workers that
+  // first receive the policy's weights.
+  std::unique_ptr<Generator> engine;
+  if (setup->rollout_workers.empty()) {
+    ASSIGN_OR_RETURN(ModelOptions engine_model, EngineModelOptions(*setup));
+    ASSIGN_OR_RETURN(Transformer engine_weights, policy.Clone(engine_model));
+    ASSIGN_OR_RETURN(engine,
+                     Engine::Create(std::move(engine_weights), setup->tokenizer, setup->engine));
+  } else {
+    WorkerPoolOptions pool;
+    pool.targets = setup->rollout_workers;
+    ASSIGN_OR_RETURN(engine, WorkerPool::Create(pool));
+    RETURN_IF_ERROR(engine->UpdateWeights(0, policy.NamedParameters()));
+  }
 
   std::vector<torch::Tensor> params;
   for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);

@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.Read("rollout.top_p", &sampling.top_p, {.min = 0, .max = 1, .min_exclusive = true});
   r.Read("rollout.top_k", &sampling.top_k, {.min = 0});
   r.Read("rollout.kv_cache_mb", &kv_mb, {.min = 1});
+  r.Read("rollout.workers", &setup->rollout_workers);
   setup->engine.kv_byte_budget = kv_mb << 20;
   // learner
   GrpoOptions& grpo = setup->trainer.grpo;

@@ -47,6 +47,8 @@ struct TrainSetup {
   OptimizerOptions optimizer;
   TrainerOptions trainer;
   EngineOptions engine;
+  // Remote rollout workers ("host:port"); empty = the in-process engine.
+  std::vector<std::string> rollout_workers;
   EvalOptions eval;
   DistributedOptions distributed;
 };
