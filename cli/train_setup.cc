@@ -45,21 +45,33 @@ int EnvInt(const char* name, int fallback) {
 
 }  // namespace
 
-TaskGrader MakeRegistryGrader() {
+TaskGrader MakeRegistryGrader(const nlohmann::json& configs) {
   struct Cache {
     std::mutex mu;
     std::map<std::string, std::shared_ptr<Verifier>> verifiers;
   };
   auto cache = std::make_shared<Cache>();
-  return [cache](const Task& task, const Completion& c) -> absl::StatusOr<Reward> {
+  return [cache, configs](const Task& task, const Completion& c) -> absl::StatusOr<Reward> {
     std::shared_ptr<Verifier> verifier;
     {
       std::lock_guard<std::mutex> lock(cache->mu);
       auto it = cache->verifiers.find(task.verifier);
       if (it == cache->verifiers.end()) {
-        ASSIGN_OR_RETURN(std::unique_ptr<Verifier> v,
-                         BuiltinVerifiers().Create(task.verifier, nlohmann::json::object()));
-        it = cache->verifiers.emplace(task.verifier, std::move(v)).first;
+        std::string use = task.verifier;
+        nlohmann::json config = nlohmann::json::object();
+        if (configs.is_object() && configs.contains(task.verifier)) {
+          config = configs[task.verifier];
+          if (config.contains("use")) {
+            use = config["use"].get<std::string>();
+            config.erase("use");
+          }
+        }
+        absl::StatusOr<std::unique_ptr<Verifier>> v = BuiltinVerifiers().Create(use, config);
+        if (!v.ok()) {
+          return absl::Status(v.status().code(), absl::StrCat("verifiers.", task.verifier, ": ",
+                                                              v.status().message()));
+        }
+        it = cache->verifiers.emplace(task.verifier, std::move(*v)).first;
       }
       verifier = it->second;
     }
@@ -146,6 +158,14 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   // eval
   r.Read("eval.n", &setup->eval.n, {.min = 1});
   r.Read("eval.temperature", &setup->eval.sampling.temperature, {.min = 0});
+  // verifiers: per task-verifier name, which registered verifier to use and its config.
+  nlohmann::json verifier_configs = nlohmann::json::object();
+  r.ReadJson("verifiers", &verifier_configs);
+  if (!verifier_configs.is_object()) r.AddError("verifiers", "expected a mapping");
+  for (auto& [name, cfg] : verifier_configs.items()) {
+    if (!cfg.is_object()) r.AddError("verifiers." + name, "expected a mapping");
+    else if (cfg.contains("use") && !cfg["use"].is_string()) r.AddError("verifiers." + name + ".use", "expected a string");
+  }
 
   if (!AdvantageEstimators().Get(grpo.advantage).ok()) {
     r.AddError("learner.advantage", AdvantageEstimators().Get(grpo.advantage).status().message());
@@ -244,7 +264,7 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
       setup->eval_tasks.push_back(*std::move(t));
     }
   }
-  setup->grader = MakeRegistryGrader();
+  setup->grader = MakeRegistryGrader(verifier_configs);
 
   // Distributed: the variables torchrun, srun and Kubernetes set.
   setup->distributed.rank = EnvInt("RANK", 0);

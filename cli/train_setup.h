@@ -61,8 +61,10 @@ absl::StatusOr<Sequence> SftSequence(const TrainSetup& setup, const Task& task);
 // The rollout engine's copy of the policy: same device and dtype, no gradients.
 absl::StatusOr<ModelOptions> EngineModelOptions(const TrainSetup& setup);
 
-// A grader that creates built-in verifiers by the task's `verifier` name on first use.
-TaskGrader MakeRegistryGrader();
+// A grader that creates verifiers by the task's `verifier` name on first use.
+// `configs` maps a task verifier name to {"use": registry name (default: the same),
+// ...that verifier's config}, e.g. {"math": {"use": "remote", "target": "host:port"}}.
+TaskGrader MakeRegistryGrader(const nlohmann::json& configs);
 
 }  // namespace rlvr::cli
 

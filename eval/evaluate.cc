@@ -68,7 +68,11 @@ absl::StatusOr<EvalResult> Evaluate(Generator& generator, const Tokenizer& token
         rewards[i] = *r;
       } else {
         std::lock_guard<std::mutex> lock(mu);
-        if (first.ok()) first = r.status();
+        if (first.ok()) {
+          first = absl::Status(r.status().code(),
+                               absl::StrCat("grading task ", tasks[completions[i].request_index].id,
+                                            ": ", r.status().message()));
+        }
       }
     }
   };

@@ -179,6 +179,51 @@ TEST_F(TrainE2eTest, CtrlCSavesACheckpointAndExitsCleanly) {
   EXPECT_TRUE(found);
 }
 
+TEST_F(TrainE2eTest, RemoteVerifierServiceLiveAndDown) {
+  // A real `rlvr serve-verifier` hosting the math verifier.
+  fs::path cfg = dir_ / "verifier.yaml";
+  std::ofstream(cfg) << "verifier:\n  name: math\nserve:\n  port: 0\n";
+  fs::path log = dir_ / "verifier.log";
+  pid_t server = fork();
+  if (server == 0) {
+    freopen(log.c_str(), "w", stderr);
+    freopen((dir_ / "verifier.out").c_str(), "w", stdout);
+    execl(RLVR_CLI, RLVR_CLI, "serve-verifier", "--config", cfg.c_str(), nullptr);
+    _exit(127);
+  }
+  std::string port;
+  for (int i = 0; i < 600 && port.empty(); ++i) {
+    std::string text = ReadFile(log) + ReadFile(dir_ / "verifier.out");
+    size_t at = text.find("127.0.0.1:");
+    if (at != std::string::npos) {
+      size_t end = text.find_first_not_of("0123456789", at + 10);
+      port = text.substr(at + 10, end - at - 10);
+    }
+    if (port.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(port.empty()) << ReadFile(log);
+  std::vector<std::string> live = Tiny("remote", 2);
+  live.push_back("verifiers.math.use=remote");
+  live.push_back("verifiers.math.target=127.0.0.1:" + port);
+  Result ok = Run(live, dir_);
+  kill(server, SIGTERM);
+  waitpid(server, nullptr, 0);
+  ASSERT_EQ(ok.code, 0) << ok.out;
+  EXPECT_TRUE(fs::exists(dir_ / "runs" / "remote" / "summary.json"));
+
+  // The service is gone now: retries, then the step fails with the reason; never a run
+  // that quietly trains on zero rewards.
+  std::vector<std::string> down = Tiny("down", 2);
+  down.push_back("verifiers.math.use=remote");
+  down.push_back("verifiers.math.target=127.0.0.1:" + port);
+  down.push_back("verifiers.math.max_attempts=2");
+  down.push_back("verifiers.math.attempt_timeout_s=2");
+  Result failed = Run(down, dir_);
+  EXPECT_NE(failed.code, 0);
+  EXPECT_THAT(failed.out, HasSubstr("grading task"));
+  EXPECT_FALSE(fs::exists(dir_ / "runs" / "down" / "summary.json"));
+}
+
 TEST_F(TrainE2eTest, BadConfigNamesKeyAndFile) {
   fs::path cfg = dir_ / "bad.yaml";
   std::ofstream(cfg) << "learner:\n  lr: -1\n  stpes: 3\nrollout:\n  top_p: 2\n";
