@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "verifiers/code/code_verifier.h"
+#include "verifiers/math/math_verifier.h"
 #include "verifiers/pipeline/pipeline.h"
 #include "verifiers/pipeline/rewards.h"
 #include "verifiers/registry.h"
@@ -14,6 +15,7 @@ const VerifierRegistry& BuiltinVerifiers() {
     auto* r = new VerifierRegistry();
     for (const absl::Status& s : std::vector<absl::Status>{
              // One line per built-in verifier, e.g. RegisterMathVerifier(*r),
+             RegisterMathVerifier(*r),
              RegisterCodeVerifier(*r),
              RegisterRewardVerifiers(*r),
              RegisterPipelineVerifier(*r),
