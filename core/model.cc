@@ -1,0 +1,788 @@
+#include "core/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/safetensors.h"
+#include "core/safetensors_torch.h"
+#include "core/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace rlvr {
+namespace {
+
+namespace fs = std::filesystem;
+using torch::Tensor;
+using torch::indexing::Slice;
+
+// Parameters of one decoder layer; undefined tensors are absent (no bias, no q/k norm).
+struct Layer {
+  Tensor input_norm, post_norm;       // (H)
+  Tensor q_w, q_b;                    // (Hq*D, H), (Hq*D)
+  Tensor k_w, k_b, v_w, v_b;          // (Hkv*D, H), (Hkv*D)
+  Tensor o_w, o_b;                    // (H, Hq*D), (H)
+  Tensor q_norm, k_norm;              // (D)
+  Tensor gate_w, gate_b, up_w, up_b;  // (I, H), (I)
+  Tensor down_w, down_b;              // (H, I), (H)
+};
+
+std::string ShapeString(c10::IntArrayRef shape) {
+  return absl::StrCat("[", absl::StrJoin(shape.vec(), ", "), "]");
+}
+
+const char* DtypeConfigName(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kFloat16:
+      return "float16";
+    default:
+      return "float32";
+  }
+}
+
+Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+}
+
+// HF RMSNorm: normalise in float32, cast back, then scale.
+Tensor RmsNorm(const Tensor& x, const Tensor& weight, double eps) {
+  Tensor xf = x.to(torch::kFloat32);
+  Tensor normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+// rotate_half(x) = cat(-x2, x1) over the last dim.
+Tensor RotateHalf(const Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+absl::Status TorchError(const std::string& where, const std::exception& e) {
+  std::string what = e.what();
+  // c10::Error carries a stack trace after the first line; keep the message.
+  auto nl = what.find('\n');
+  if (nl != std::string::npos) what.resize(nl);
+  return absl::InternalError(absl::StrCat(where, ": ", what));
+}
+
+// log p(target) and entropy of softmax(h W^T / temperature), chunk by chunk
+// over the rows. The backward pass recomputes each chunk's logits, so at most
+// one (chunk, V) block of logits (plus its softmax) exists at any time.
+class ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
+ public:
+  // hidden: (N, H); weight: (V, H); targets: (N) int64.
+  // Returns {logprobs (N) float32, entropy (N) float32 (zeros unless with_entropy)}.
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const Tensor& hidden, const Tensor& weight,
+                                                const Tensor& targets, double temperature,
+                                                int64_t chunk, bool with_entropy) {
+    const int64_t n = hidden.size(0);
+    auto f32 = hidden.options().dtype(torch::kFloat32);
+    Tensor logprobs = torch::empty({n}, f32);
+    Tensor entropy = torch::zeros({n}, f32);
+    for (int64_t s = 0; s < n; s += chunk) {
+      const int64_t len = std::min(chunk, n - s);
+      Tensor logits = torch::matmul(hidden.narrow(0, s, len), weight.t()).to(torch::kFloat32);
+      if (temperature != 1.0) logits.div_(temperature);
+      Tensor lse = torch::logsumexp(logits, -1);  // (len)
+      Tensor t = targets.narrow(0, s, len).unsqueeze(1);
+      logprobs.narrow(0, s, len).copy_(logits.gather(1, t).squeeze(1) - lse);
+      if (with_entropy) {
+        Tensor p = torch::exp(logits - lse.unsqueeze(1));
+        entropy.narrow(0, s, len).copy_(lse - (p * logits).sum(-1));
+      }
+    }
+    ctx->save_for_backward({hidden, weight, targets});
+    ctx->saved_data["temperature"] = temperature;
+    ctx->saved_data["chunk"] = chunk;
+    ctx->saved_data["with_entropy"] = with_entropy;
+    ctx->mark_non_differentiable(with_entropy ? torch::autograd::variable_list{}
+                                              : torch::autograd::variable_list{entropy});
+    return {logprobs, entropy};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const Tensor& hidden = saved[0];
+    const Tensor& weight = saved[1];
+    const Tensor& targets = saved[2];
+    const double temperature = ctx->saved_data["temperature"].toDouble();
+    const int64_t chunk = ctx->saved_data["chunk"].toInt();
+    const bool with_entropy = ctx->saved_data["with_entropy"].toBool();
+    Tensor g_lp = grads[0];
+    Tensor g_ent = with_entropy ? grads[1] : Tensor();
+    const bool need_h = ctx->needs_input_grad(0);
+    const bool need_w = ctx->needs_input_grad(1);
+    const int64_t n = hidden.size(0);
+    Tensor grad_h = need_h ? torch::zeros_like(hidden) : Tensor();
+    Tensor grad_w =
+        need_w ? torch::zeros(weight.sizes(), weight.options().dtype(torch::kFloat32)) : Tensor();
+    for (int64_t s = 0; s < n; s += chunk) {
+      const int64_t len = std::min(chunk, n - s);
+      Tensor h = hidden.narrow(0, s, len);
+      Tensor logits = torch::matmul(h, weight.t()).to(torch::kFloat32);
+      if (temperature != 1.0) logits.div_(temperature);
+      Tensor lse = torch::logsumexp(logits, -1, /*keepdim=*/true);
+      Tensor p = torch::exp(logits - lse);  // (len, V)
+      Tensor g = torch::zeros_like(p);
+      if (g_lp.defined()) {
+        Tensor gl = g_lp.narrow(0, s, len).unsqueeze(1).to(torch::kFloat32);
+        g = -p * gl;
+        g.scatter_add_(1, targets.narrow(0, s, len).unsqueeze(1), gl);
+      }
+      if (g_ent.defined()) {
+        // H = lse - sum(p z); dH/dz_j = -p_j (z_j - lse + H).
+        Tensor ent = lse.squeeze(1) - (p * logits).sum(-1);
+        Tensor ge = g_ent.narrow(0, s, len).unsqueeze(1).to(torch::kFloat32);
+        g = g - ge * p * (logits - lse + ent.unsqueeze(1));
+      }
+      if (temperature != 1.0) g.div_(temperature);
+      if (need_h) grad_h.narrow(0, s, len).copy_(torch::matmul(g.to(weight.scalar_type()), weight));
+      if (need_w) grad_w.addmm_(g.t(), h.to(torch::kFloat32));
+    }
+    return {grad_h,   need_w ? grad_w.to(weight.scalar_type()) : Tensor(),
+            Tensor(), Tensor(),
+            Tensor(), Tensor()};
+  }
+};
+
+}  // namespace
+
+struct Transformer::Impl {
+  ModelConfig config;
+  ModelOptions options;
+  // Every parameter in checkpoint order, HF names; the fields below alias these.
+  std::vector<std::pair<std::string, Tensor>> params;
+  Tensor embed;  // (V, H)
+  std::vector<Layer> layers;
+  Tensor final_norm;  // (H)
+  Tensor lm_head;     // (V, H); the embedding when tied
+  Tensor inv_freq;    // (D/2) float32, for positions below max_position_embeddings
+
+  // (name, shape) of every parameter, in checkpoint order.
+  static std::vector<std::pair<std::string, std::vector<int64_t>>> Spec(const ModelConfig& c) {
+    std::vector<std::pair<std::string, std::vector<int64_t>>> spec;
+    const int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size;
+    const int64_t q = c.num_attention_heads * D, kv = c.num_key_value_heads * D;
+    spec.push_back({"model.embed_tokens.weight", {c.vocab_size, H}});
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+      const std::string p = absl::StrCat("model.layers.", i, ".");
+      spec.push_back({p + "input_layernorm.weight", {H}});
+      spec.push_back({p + "self_attn.q_proj.weight", {q, H}});
+      if (c.qkv_bias) spec.push_back({p + "self_attn.q_proj.bias", {q}});
+      spec.push_back({p + "self_attn.k_proj.weight", {kv, H}});
+      if (c.qkv_bias) spec.push_back({p + "self_attn.k_proj.bias", {kv}});
+      spec.push_back({p + "self_attn.v_proj.weight", {kv, H}});
+      if (c.qkv_bias) spec.push_back({p + "self_attn.v_proj.bias", {kv}});
+      spec.push_back({p + "self_attn.o_proj.weight", {H, q}});
+      if (c.o_bias) spec.push_back({p + "self_attn.o_proj.bias", {H}});
+      if (c.qk_norm) {
+        spec.push_back({p + "self_attn.q_norm.weight", {D}});
+        spec.push_back({p + "self_attn.k_norm.weight", {D}});
+      }
+      spec.push_back({p + "post_attention_layernorm.weight", {H}});
+      spec.push_back({p + "mlp.gate_proj.weight", {I, H}});
+      if (c.mlp_bias) spec.push_back({p + "mlp.gate_proj.bias", {I}});
+      spec.push_back({p + "mlp.up_proj.weight", {I, H}});
+      if (c.mlp_bias) spec.push_back({p + "mlp.up_proj.bias", {I}});
+      spec.push_back({p + "mlp.down_proj.weight", {H, I}});
+      if (c.mlp_bias) spec.push_back({p + "mlp.down_proj.bias", {H}});
+    }
+    spec.push_back({"model.norm.weight", {H}});
+    if (!c.tie_word_embeddings) spec.push_back({"lm_head.weight", {c.vocab_size, H}});
+    return spec;
+  }
+
+  // Points the named fields at `params` (which must follow Spec()).
+  void Bind() {
+    std::map<std::string, Tensor> by_name(params.begin(), params.end());
+    auto get = [&](const std::string& name) {
+      auto it = by_name.find(name);
+      return it == by_name.end() ? Tensor() : it->second;
+    };
+    embed = get("model.embed_tokens.weight");
+    layers.assign(config.num_hidden_layers, Layer());
+    for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+      const std::string p = absl::StrCat("model.layers.", i, ".");
+      Layer& l = layers[i];
+      l.input_norm = get(p + "input_layernorm.weight");
+      l.post_norm = get(p + "post_attention_layernorm.weight");
+      l.q_w = get(p + "self_attn.q_proj.weight");
+      l.q_b = get(p + "self_attn.q_proj.bias");
+      l.k_w = get(p + "self_attn.k_proj.weight");
+      l.k_b = get(p + "self_attn.k_proj.bias");
+      l.v_w = get(p + "self_attn.v_proj.weight");
+      l.v_b = get(p + "self_attn.v_proj.bias");
+      l.o_w = get(p + "self_attn.o_proj.weight");
+      l.o_b = get(p + "self_attn.o_proj.bias");
+      l.q_norm = get(p + "self_attn.q_norm.weight");
+      l.k_norm = get(p + "self_attn.k_norm.weight");
+      l.gate_w = get(p + "mlp.gate_proj.weight");
+      l.gate_b = get(p + "mlp.gate_proj.bias");
+      l.up_w = get(p + "mlp.up_proj.weight");
+      l.up_b = get(p + "mlp.up_proj.bias");
+      l.down_w = get(p + "mlp.down_proj.weight");
+      l.down_b = get(p + "mlp.down_proj.bias");
+    }
+    final_norm = get("model.norm.weight");
+    lm_head = config.tie_word_embeddings ? embed : get("lm_head.weight");
+    inv_freq = InvFreq(config.max_position_embeddings);
+  }
+
+  // RoPE inverse frequencies (D/2) float32 for sequences of `seq_len` tokens
+  // (only dynamic NTK depends on it), as transformers computes them.
+  Tensor InvFreq(int64_t seq_len) const {
+    const RopeConfig& rope = config.rope;
+    const int64_t dim = config.head_dim;
+    double base = rope.theta;
+    if (rope.type == "dynamic" && seq_len > config.max_position_embeddings) {
+      base = base *
+             std::pow(rope.factor * seq_len / config.max_position_embeddings - (rope.factor - 1),
+                      static_cast<double>(dim) / (dim - 2));
+    }
+    Tensor exponent = torch::arange(0, dim, 2, torch::kInt64).to(torch::kFloat32) / dim;
+    Tensor inv = 1.0 / torch::pow(torch::tensor(base, torch::kFloat32), exponent);
+    if (rope.type == "linear") inv = inv / rope.factor;
+    if (rope.type == "llama3") {
+      const double old_len = rope.original_max_position_embeddings;
+      const double low_wavelen = old_len / rope.low_freq_factor;
+      const double high_wavelen = old_len / rope.high_freq_factor;
+      Tensor wavelen = 2 * M_PI / inv;
+      Tensor scaled = torch::where(wavelen > low_wavelen, inv / rope.factor, inv);
+      Tensor smooth = (old_len / wavelen - rope.low_freq_factor) /
+                      (rope.high_freq_factor - rope.low_freq_factor);
+      Tensor smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled;
+      Tensor medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+      inv = torch::where(medium, smoothed, scaled);
+    }
+    return inv.to(options.device);
+  }
+
+  // cos, sin: (B, T, 1, D) in the model dtype for positions (B, T) int64.
+  std::pair<Tensor, Tensor> Rope(const Tensor& positions, int64_t max_position) const {
+    Tensor inv = inv_freq;
+    if (config.rope.type == "dynamic" && max_position + 1 > config.max_position_embeddings) {
+      inv = InvFreq(max_position + 1);
+    }
+    Tensor freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv;  // (B, T, D/2)
+    Tensor emb = torch::cat({freqs, freqs}, -1).unsqueeze(2);
+    return {emb.cos().to(options.dtype), emb.sin().to(options.dtype)};
+  }
+
+  // q, k, v for x (B, T, H): q (B, T, Hq, D), k and v (B, T, Hkv, D), with
+  // q/k norm and RoPE applied.
+  void Qkv(const Layer& l, const Tensor& x, const Tensor& cos, const Tensor& sin, Tensor* q,
+           Tensor* k, Tensor* v) const {
+    const int64_t B = x.size(0), T = x.size(1), D = config.head_dim;
+    *q = Linear(x, l.q_w, l.q_b).view({B, T, config.num_attention_heads, D});
+    *k = Linear(x, l.k_w, l.k_b).view({B, T, config.num_key_value_heads, D});
+    *v = Linear(x, l.v_w, l.v_b).view({B, T, config.num_key_value_heads, D});
+    if (config.qk_norm) {
+      *q = RmsNorm(*q, l.q_norm, config.rms_norm_eps);
+      *k = RmsNorm(*k, l.k_norm, config.rms_norm_eps);
+    }
+    *q = *q * cos + RotateHalf(*q) * sin;
+    *k = *k * cos + RotateHalf(*k) * sin;
+  }
+
+  Tensor Mlp(const Layer& l, const Tensor& x) const {
+    Tensor gate = Linear(x, l.gate_w, l.gate_b);
+    Tensor up = Linear(x, l.up_w, l.up_b);
+    return Linear(torch::silu(gate) * up, l.down_w, l.down_b);
+  }
+
+  // Attention of q (B, Hq, Tq, D) over k, v (B, Hkv, Tk, D); mask (B, 1, Tq, Tk)
+  // bool (true = attend) or undefined with `causal`. Returns (B, Tq, Hq*D).
+  Tensor Attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                bool causal) const {
+    const bool gqa = config.num_attention_heads != config.num_key_value_heads;
+    Tensor out = at::scaled_dot_product_attention(
+        q, k, v, mask.defined() ? std::optional<Tensor>(mask) : std::nullopt, 0.0,
+        causal && !mask.defined(), 1.0 / std::sqrt(static_cast<double>(config.head_dim)), gqa);
+    return out.transpose(1, 2).reshape({q.size(0), q.size(2), -1});
+  }
+
+  // Full forward to the final norm: (B, T, H).
+  Tensor Hidden(const Tensor& input_ids, const Tensor& positions, const Tensor& mask) const {
+    const int64_t max_position = positions.numel() ? positions.max().item<int64_t>() : 0;
+    auto [cos, sin] = Rope(positions, max_position);
+    Tensor x = embed.index_select(0, input_ids.reshape({-1}))
+                   .view({input_ids.size(0), input_ids.size(1), config.hidden_size});
+    for (const Layer& l : layers) {
+      Tensor h = RmsNorm(x, l.input_norm, config.rms_norm_eps);
+      Tensor q, k, v;
+      Qkv(l, h, cos, sin, &q, &k, &v);
+      Tensor attn = Attend(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask, true);
+      x = x + Linear(attn, l.o_w, l.o_b);
+      x = x + Mlp(l, RmsNorm(x, l.post_norm, config.rms_norm_eps));
+    }
+    return RmsNorm(x, final_norm, config.rms_norm_eps);
+  }
+
+  // Checks a batch and fills in default positions and the attention mask.
+  absl::Status Prepare(const TokenBatch& batch, Tensor* positions, Tensor* mask) const {
+    const Tensor& ids = batch.input_ids;
+    if (!ids.defined() || ids.dim() != 2 || ids.scalar_type() != torch::kInt64) {
+      return absl::InvalidArgumentError("input_ids must be a (B, T) int64 tensor");
+    }
+    if (ids.numel() > 0) {
+      const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+      if (lo < 0 || hi >= config.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("input_ids hold ", lo < 0 ? lo : hi,
+                                                       ", outside [0, ", config.vocab_size, ")"));
+      }
+    }
+    for (const auto& [name, t] :
+         {std::pair<const char*, Tensor>{"position_ids", batch.position_ids},
+          {"segment_ids", batch.segment_ids}}) {
+      if (t.defined() && (t.sizes() != ids.sizes() || t.scalar_type() != torch::kInt64)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " must be int64 with the shape of input_ids ",
+                         ShapeString(ids.sizes()), ", got ", ShapeString(t.sizes())));
+      }
+    }
+    const int64_t T = ids.size(1);
+    Tensor idx = torch::arange(T, ids.options()).unsqueeze(0).expand_as(ids);
+    if (batch.segment_ids.defined()) {
+      Tensor seg = batch.segment_ids.to(options.device);
+      // Block-diagonal causal: same segment and not in the future.
+      Tensor same = seg.unsqueeze(2) == seg.unsqueeze(1);                             // (B, T, T)
+      Tensor causal = torch::ones({T, T}, seg.options().dtype(torch::kBool)).tril();  // (T, T)
+      *mask = same.logical_and(causal).unsqueeze(1);
+      if (!batch.position_ids.defined()) {
+        // Position within each run of equal segment ids.
+        Tensor starts = torch::ones_like(seg, torch::kBool);
+        if (T > 1) {
+          starts.index_put_({Slice(), Slice(1, torch::indexing::None)},
+                            seg.index({Slice(), Slice(1, torch::indexing::None)}) !=
+                                seg.index({Slice(), Slice(0, -1)}));
+        }
+        Tensor run_start = std::get<0>(torch::cummax(torch::where(starts, idx, 0), 1));
+        *positions = idx - run_start;
+      }
+    }
+    if (batch.position_ids.defined()) {
+      *positions = batch.position_ids;
+      if (positions->numel() > 0 && positions->min().item<int64_t>() < 0) {
+        return absl::InvalidArgumentError("position_ids must be non-negative");
+      }
+    } else if (!positions->defined()) {
+      *positions = idx;
+    }
+    *positions = positions->to(options.device);
+    return absl::OkStatus();
+  }
+
+  Tensor Head(const Tensor& h) const { return torch::matmul(h, lm_head.t()).to(torch::kFloat32); }
+
+  absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> Build(
+      const std::map<std::string, Tensor>* source, uint64_t seed) {
+    auto spec = Spec(config);
+    auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+    at::Generator gen = at::detail::createCPUGenerator(seed);
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (const auto& [name, shape] : spec) {
+      Tensor t;
+      if (source != nullptr) {
+        t = source->at(name);
+      } else if (name.find("norm") != std::string::npos) {
+        t = torch::ones(shape, f32);
+      } else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {
+        t = torch::zeros(shape, f32);
+      } else {
+        t = torch::randn(shape, gen, f32) * 0.02;
+      }
+      t = t.to(options.device, options.dtype).detach().clone();
+      t.set_requires_grad(options.requires_grad);
+      out.emplace_back(name, t);
+    }
+    return out;
+  }
+};
+
+Transformer::Transformer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Transformer::Transformer(Transformer&&) noexcept = default;
+Transformer& Transformer::operator=(Transformer&&) noexcept = default;
+Transformer::~Transformer() = default;
+
+const ModelConfig& Transformer::config() const { return impl_->config; }
+const ModelOptions& Transformer::options() const { return impl_->options; }
+
+std::vector<std::pair<std::string, torch::Tensor>> Transformer::NamedParameters() const {
+  return impl_->params;
+}
+
+absl::StatusOr<Transformer> Transformer::RandomInit(const ModelConfig& config, uint64_t seed,
+                                                    const ModelOptions& options) {
+  RETURN_IF_ERROR(config.Validate("RandomInit config"));
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->options = options;
+  impl->config.torch_dtype = DtypeConfigName(options.dtype);
+  try {
+    ASSIGN_OR_RETURN(impl->params, impl->Build(nullptr, seed));
+    impl->Bind();
+  } catch (const std::exception& e) {
+    return TorchError("RandomInit", e);
+  }
+  return Transformer(std::move(impl));
+}
+
+absl::StatusOr<Transformer> Transformer::Load(const std::string& dir, const ModelOptions& options) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": model directory does not exist"));
+  }
+  ASSIGN_OR_RETURN(ModelConfig config,
+                   ModelConfig::FromFile((fs::path(dir) / "config.json").string()));
+  ASSIGN_OR_RETURN(std::unique_ptr<safetensors::Checkpoint> checkpoint,
+                   safetensors::Checkpoint::Open(dir));
+  auto spec = Impl::Spec(config);
+  std::set<std::string> expected;
+  for (const auto& [name, shape] : spec) expected.insert(name);
+  std::string files;
+  for (const auto& f : checkpoint->files()) {
+    files += (files.empty() ? "" : ", ") + f->path();
+  }
+  for (const std::string& name : checkpoint->names()) {
+    const bool ignorable = (config.tie_word_embeddings && name == "lm_head.weight") ||
+                           name.find("rotary_emb.inv_freq") != std::string::npos;
+    if (!expected.count(name) && !ignorable) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          checkpoint->FileOf(name), ": unexpected tensor '", name, "' for a ", config.model_type,
+          " model with this config.json (bias, q/k norm or tie_word_embeddings mismatch?)"));
+    }
+  }
+  std::map<std::string, Tensor> tensors;
+  try {
+    for (const auto& [name, shape] : spec) {
+      const safetensors::TensorView* view = checkpoint->Find(name);
+      if (view == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            files, ": tensor '", name, "' is missing (expected shape ", ShapeString(shape), ")"));
+      }
+      if (view->shape != shape) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(checkpoint->FileOf(name), ": tensor '", name, "' has shape ",
+                         ShapeString(view->shape), ", config.json implies ", ShapeString(shape)));
+      }
+      Tensor t = safetensors::ToTensor(*view);
+      if (!t.is_floating_point()) {
+        return absl::InvalidArgumentError(absl::StrCat(checkpoint->FileOf(name), ": tensor '", name,
+                                                       "' has non-float dtype ",
+                                                       safetensors::DtypeName(view->dtype)));
+      }
+      tensors[name] = t;
+    }
+  } catch (const std::exception& e) {
+    return TorchError(dir, e);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->options = options;
+  impl->config.torch_dtype = DtypeConfigName(options.dtype);
+  try {
+    ASSIGN_OR_RETURN(impl->params, impl->Build(&tensors, 0));
+    impl->Bind();
+  } catch (const std::exception& e) {
+    return TorchError(dir, e);
+  }
+  return Transformer(std::move(impl));
+}
+
+absl::Status Transformer::Save(const std::string& dir, const SaveOptions& options) const {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (!fs::is_directory(dir, ec)) {
+    return absl::InternalError(absl::StrCat(dir, ": cannot create directory"));
+  }
+  {
+    const std::string path = (fs::path(dir) / "config.json").string();
+    std::ofstream out(path);
+    out << impl_->config.ToJson();
+    if (!out) return absl::InternalError(absl::StrCat(path, ": write failed"));
+  }
+  // Group parameters into shards of at most max_shard_bytes.
+  std::vector<std::vector<std::pair<std::string, Tensor>>> shards(1);
+  int64_t shard_bytes = 0, total = 0;
+  for (const auto& [name, t] : impl_->params) {
+    const int64_t bytes = t.numel() * t.element_size();
+    if (shard_bytes > 0 && shard_bytes + bytes > options.max_shard_bytes) {
+      shards.emplace_back();
+      shard_bytes = 0;
+    }
+    shards.back().emplace_back(name, t);
+    shard_bytes += bytes;
+    total += bytes;
+  }
+  const std::map<std::string, std::string> metadata = {{"format", "pt"}};
+  const std::string index_path = (fs::path(dir) / "model.safetensors.index.json").string();
+  if (shards.size() == 1) {
+    fs::remove(index_path, ec);
+    return safetensors::SaveTensors((fs::path(dir) / "model.safetensors").string(), shards[0],
+                                    metadata);
+  }
+  fs::remove(fs::path(dir) / "model.safetensors", ec);
+  nlohmann::json weight_map = nlohmann::json::object();
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const std::string file =
+        absl::StrFormat("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+    RETURN_IF_ERROR(safetensors::SaveTensors((fs::path(dir) / file).string(), shards[i], metadata));
+    for (const auto& [name, t] : shards[i]) weight_map[name] = file;
+  }
+  nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  std::ofstream out(index_path);
+  out << index.dump(2) << "\n";
+  if (!out) return absl::InternalError(absl::StrCat(index_path, ": write failed"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Transformer> Transformer::Clone(const ModelOptions& options) const {
+  auto impl = std::make_unique<Impl>();
+  impl->config = impl_->config;
+  impl->options = options;
+  impl->config.torch_dtype = DtypeConfigName(options.dtype);
+  try {
+    std::map<std::string, Tensor> source;
+    for (const auto& [name, t] : impl_->params) source[name] = t.detach();
+    ASSIGN_OR_RETURN(impl->params, impl->Build(&source, 0));
+    impl->Bind();
+  } catch (const std::exception& e) {
+    return TorchError("Clone", e);
+  }
+  return Transformer(std::move(impl));
+}
+
+absl::Status Transformer::LoadNamedTensors(const std::map<std::string, torch::Tensor>& tensors) {
+  for (const auto& [name, t] : impl_->params) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("LoadNamedTensors: tensor '", name, "' is missing"));
+    }
+    if (!it->second.defined() || it->second.sizes() != t.sizes()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("LoadNamedTensors: tensor '", name, "' has shape ",
+                       it->second.defined() ? ShapeString(it->second.sizes()) : "(undefined)",
+                       ", expected ", ShapeString(t.sizes())));
+    }
+  }
+  if (tensors.size() != impl_->params.size()) {
+    for (const auto& [name, t] : tensors) {
+      bool known = impl_->config.tie_word_embeddings && name == "lm_head.weight";
+      for (const auto& p : impl_->params) known = known || p.first == name;
+      if (!known) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("LoadNamedTensors: unexpected tensor '", name, "'"));
+      }
+    }
+  }
+  try {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, t] : impl_->params) t.copy_(tensors.at(name));
+  } catch (const std::exception& e) {
+    return TorchError("LoadNamedTensors", e);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<torch::Tensor> Transformer::Logits(const TokenBatch& batch) const {
+  try {
+    Tensor positions, mask;
+    RETURN_IF_ERROR(impl_->Prepare(batch, &positions, &mask));
+    Tensor ids = batch.input_ids.to(impl_->options.device);
+    return impl_->Head(impl_->Hidden(ids, positions, mask));
+  } catch (const std::exception& e) {
+    return TorchError("Logits", e);
+  }
+}
+
+absl::StatusOr<torch::Tensor> Transformer::Logits(const torch::Tensor& input_ids) const {
+  TokenBatch batch;
+  batch.input_ids = input_ids;
+  return Logits(batch);
+}
+
+absl::StatusOr<TokenLogprobsResult> Transformer::TokenLogprobs(
+    const TokenBatch& batch, const torch::Tensor& target_ids,
+    const TokenLogprobsOptions& options) const {
+  if (!(options.temperature > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TokenLogprobs: temperature must be positive, got ", options.temperature));
+  }
+  if (options.chunk_size <= 0) {
+    return absl::InvalidArgumentError("TokenLogprobs: chunk_size must be positive");
+  }
+  try {
+    Tensor positions, mask;
+    RETURN_IF_ERROR(impl_->Prepare(batch, &positions, &mask));
+    if (!target_ids.defined() || target_ids.sizes() != batch.input_ids.sizes() ||
+        target_ids.scalar_type() != torch::kInt64) {
+      return absl::InvalidArgumentError(
+          "TokenLogprobs: target_ids must be int64 shaped like input_ids");
+    }
+    if (target_ids.numel() > 0 && (target_ids.min().item<int64_t>() < 0 ||
+                                   target_ids.max().item<int64_t>() >= impl_->config.vocab_size)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TokenLogprobs: target_ids outside [0, ", impl_->config.vocab_size, ")"));
+    }
+    const int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
+    Tensor ids = batch.input_ids.to(impl_->options.device);
+    Tensor hidden = impl_->Hidden(ids, positions, mask).reshape({B * T, -1});
+    auto out = ChunkedLogprobs::apply(
+        hidden, impl_->lm_head, target_ids.to(impl_->options.device).reshape({-1}),
+        options.temperature, options.chunk_size, options.with_entropy);
+    TokenLogprobsResult result;
+    result.logprobs = out[0].view({B, T});
+    if (options.with_entropy) result.entropy = out[1].view({B, T});
+    return result;
+  } catch (const std::exception& e) {
+    return TorchError("TokenLogprobs", e);
+  }
+}
+
+absl::StatusOr<torch::Tensor> Transformer::Prefill(KVCache& cache, int64_t slot,
+                                                   const std::vector<int64_t>& tokens) const {
+  RETURN_IF_ERROR(cache.CheckSlot(slot));
+  const int64_t start = cache.length(slot), n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return absl::InvalidArgumentError("Prefill: no tokens");
+  if (start + n > cache.max_len()) {
+    return absl::InvalidArgumentError(absl::StrCat("Prefill: slot ", slot, " would hold ",
+                                                   start + n, " tokens, max_len is ",
+                                                   cache.max_len()));
+  }
+  for (int64_t t : tokens) {
+    if (t < 0 || t >= impl_->config.vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Prefill: token ", t, " outside [0, ", impl_->config.vocab_size, ")"));
+    }
+  }
+  try {
+    c10::InferenceMode guard;
+    const Impl& m = *impl_;
+    const auto device = m.options.device;
+    Tensor ids = torch::tensor(tokens, torch::kInt64).to(device).unsqueeze(0);  // (1, n)
+    Tensor positions = torch::arange(start, start + n, torch::kInt64).to(device).unsqueeze(0);
+    auto [cos, sin] = m.Rope(positions, start + n - 1);
+    // Query i (position start+i) sees keys 0..start+i.
+    Tensor mask;
+    if (start > 0) {
+      mask = torch::ones({n, start + n}, torch::TensorOptions().dtype(torch::kBool).device(device))
+                 .tril(start)
+                 .view({1, 1, n, start + n});
+    }
+    Tensor x = m.embed.index_select(0, ids.reshape({-1})).view({1, n, m.config.hidden_size});
+    for (size_t li = 0; li < m.layers.size(); ++li) {
+      const Layer& l = m.layers[li];
+      Tensor h = RmsNorm(x, l.input_norm, m.config.rms_norm_eps);
+      Tensor q, k, v;
+      m.Qkv(l, h, cos, sin, &q, &k, &v);
+      Tensor kc = cache.keys(li)[slot], vc = cache.values(li)[slot];  // (L, Hkv, D)
+      kc.narrow(0, start, n).copy_(k[0]);
+      vc.narrow(0, start, n).copy_(v[0]);
+      Tensor keys = kc.narrow(0, 0, start + n).transpose(0, 1).unsqueeze(0);
+      Tensor values = vc.narrow(0, 0, start + n).transpose(0, 1).unsqueeze(0);
+      Tensor attn = m.Attend(q.transpose(1, 2), keys, values, mask, /*causal=*/true);
+      x = x + Linear(attn, l.o_w, l.o_b);
+      x = x + m.Mlp(l, RmsNorm(x, l.post_norm, m.config.rms_norm_eps));
+    }
+    Tensor last = RmsNorm(x.select(1, n - 1), m.final_norm, m.config.rms_norm_eps);  // (1, H)
+    cache.set_length(slot, start + n);
+    return m.Head(last).squeeze(0);
+  } catch (const std::exception& e) {
+    return TorchError("Prefill", e);
+  }
+}
+
+absl::StatusOr<torch::Tensor> Transformer::DecodeStep(KVCache& cache, const torch::Tensor& slot_ids,
+                                                      const torch::Tensor& tokens,
+                                                      const torch::Tensor& positions) const {
+  for (const auto& [name, t] : {std::pair<const char*, Tensor>{"slot_ids", slot_ids},
+                                {"tokens", tokens},
+                                {"positions", positions}}) {
+    if (!t.defined() || t.dim() != 1 || t.scalar_type() != torch::kInt64 || !t.device().is_cpu() ||
+        t.size(0) != slot_ids.size(0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("DecodeStep: ", name, " must be a (B) int64 CPU tensor like slot_ids"));
+    }
+  }
+  const int64_t B = slot_ids.size(0);
+  if (B == 0) return absl::InvalidArgumentError("DecodeStep: empty batch");
+  Tensor slots_c = slot_ids.contiguous(), tokens_c = tokens.contiguous(),
+         pos_c = positions.contiguous();
+  const int64_t* s = slots_c.data_ptr<int64_t>();
+  const int64_t* tok = tokens_c.data_ptr<int64_t>();
+  const int64_t* pos = pos_c.data_ptr<int64_t>();
+  std::set<int64_t> seen;
+  int64_t max_pos = 0;
+  bool contiguous_slots = true;
+  for (int64_t b = 0; b < B; ++b) {
+    RETURN_IF_ERROR(cache.CheckSlot(s[b]));
+    if (!seen.insert(s[b]).second) {
+      return absl::InvalidArgumentError(absl::StrCat("DecodeStep: slot ", s[b], " appears twice"));
+    }
+    if (pos[b] < 0 || pos[b] > cache.length(s[b]) || pos[b] >= cache.max_len()) {
+      return absl::InvalidArgumentError(absl::StrCat("DecodeStep: position ", pos[b], " for slot ",
+                                                     s[b], " of length ", cache.length(s[b]),
+                                                     " (max_len ", cache.max_len(), ")"));
+    }
+    if (tok[b] < 0 || tok[b] >= impl_->config.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("DecodeStep: token ", tok[b], " outside [0, ",
+                                                     impl_->config.vocab_size, ")"));
+    }
+    max_pos = std::max(max_pos, pos[b]);
+    contiguous_slots = contiguous_slots && s[b] == s[0] + b;
+  }
+  try {
+    c10::InferenceMode guard;
+    const Impl& m = *impl_;
+    const auto device = m.options.device;
+    const int64_t L = max_pos + 1;
+    Tensor slots_d = slots_c.to(device), pos_d = pos_c.to(device);
+    auto [cos, sin] = m.Rope(pos_d.unsqueeze(1), max_pos);  // (B, 1, 1, D)
+    // Slot b sees cache positions 0..pos[b].
+    Tensor mask =
+        (torch::arange(L, pos_d.options()).unsqueeze(0) <= pos_d.unsqueeze(1)).view({B, 1, 1, L});
+    Tensor x = m.embed.index_select(0, tokens_c.to(device)).view({B, 1, m.config.hidden_size});
+    for (size_t li = 0; li < m.layers.size(); ++li) {
+      const Layer& l = m.layers[li];
+      Tensor h = RmsNorm(x, l.input_norm, m.config.rms_norm_eps);
+      Tensor q, k, v;
+      m.Qkv(l, h, cos, sin, &q, &k, &v);  // (B, 1, H*, D)
+      Tensor& kc = cache.keys(li);        // (S, max_len, Hkv, D)
+      Tensor& vc = cache.values(li);
+      kc.index_put_({slots_d, pos_d}, k.squeeze(1));
+      vc.index_put_({slots_d, pos_d}, v.squeeze(1));
+      Tensor keys, values;  // (B, L, Hkv, D)
+      if (contiguous_slots) {
+        keys = kc.narrow(0, s[0], B).narrow(1, 0, L);
+        values = vc.narrow(0, s[0], B).narrow(1, 0, L);
+      } else {
+        keys = kc.narrow(1, 0, L).index_select(0, slots_d);
+        values = vc.narrow(1, 0, L).index_select(0, slots_d);
+      }
+      Tensor attn = m.Attend(q.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2), mask,
+                             /*causal=*/false);
+      x = x + Linear(attn, l.o_w, l.o_b);
+      x = x + m.Mlp(l, RmsNorm(x, l.post_norm, m.config.rms_norm_eps));
+    }
+    Tensor last = RmsNorm(x.squeeze(1), m.final_norm, m.config.rms_norm_eps);  // (B, H)
+    for (int64_t b = 0; b < B; ++b) cache.set_length(s[b], pos[b] + 1);
+    return m.Head(last);
+  } catch (const std::exception& e) {
+    return TorchError("DecodeStep", e);
+  }
+}
+
+}  // namespace rlvr

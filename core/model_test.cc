@@ -1,0 +1,280 @@
+// Golden tests of Transformer against transformers (PyPI) on tiny random
+// models that core/testdata/model_oracle.py makes in a temp dir.
+#include "core/model.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "core/safetensors_torch.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rlvr/test_paths.h"
+
+namespace rlvr {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using torch::Tensor;
+
+constexpr double kAtol = 1e-4;
+
+std::string Oracle() { return std::string(RLVR_SOURCE_DIR) + "/core/testdata/model_oracle.py"; }
+
+int RunPython(const std::string& args) {
+  std::string cmd = std::string(RLVR_PYTHON) + " " + Oracle() + " " + args + " > /dev/null 2>&1";
+  return std::system(cmd.c_str());
+}
+
+double MaxDiff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.sizes(), b.sizes());
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+class ModelTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    root_ =
+        new fs::path(fs::temp_directory_path() / ("rlvr_model_test_" + std::to_string(::getpid())));
+    fs::remove_all(*root_);
+    fs::create_directories(*root_);
+    oracle_status_ = RunPython("make " + root_->string());
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*root_);
+    delete root_;
+  }
+  void SetUp() override {
+    ASSERT_EQ(oracle_status_, 0) << "python oracle failed: " << RLVR_PYTHON << " " << Oracle();
+    dir_ = *root_ / GetParam();
+    auto ref = safetensors::LoadTensors((dir_ / "ref.safetensors").string());
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    ref_ = *ref;
+    auto model = Transformer::Load((dir_ / "model").string(), {});
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = std::make_unique<Transformer>(std::move(*model));
+  }
+
+  static fs::path* root_;
+  static int oracle_status_;
+  fs::path dir_;
+  std::map<std::string, Tensor> ref_;
+  std::unique_ptr<Transformer> model_;
+};
+
+fs::path* ModelTest::root_ = nullptr;
+int ModelTest::oracle_status_ = -1;
+
+TEST_P(ModelTest, LogitsMatchTransformers) {
+  auto logits = model_->Logits(ref_["input_ids"]);
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  EXPECT_EQ(logits->scalar_type(), torch::kFloat32);
+  EXPECT_LT(MaxDiff(*logits, ref_["logits"]), kAtol);
+  // The logits vary (the test is not vacuous).
+  EXPECT_GT(ref_["logits"].std().item<double>(), 0.1);
+}
+
+TEST_P(ModelTest, TokenLogprobsEqualLogSoftmax) {
+  Tensor ids = ref_["input_ids"];
+  Tensor targets = torch::roll(ids, -1, 1);
+  for (double temperature : {1.0, 0.7}) {
+    TokenBatch batch{ids, {}, {}};
+    auto result = model_->TokenLogprobs(
+        batch, targets, {.temperature = temperature, .with_entropy = true, .chunk_size = 5});
+    ASSERT_TRUE(result.ok()) << result.status();
+    Tensor logp = torch::log_softmax(ref_["logits"].to(torch::kFloat64) / temperature, -1);
+    Tensor expected = logp.gather(2, targets.unsqueeze(2)).squeeze(2);
+    Tensor entropy = -(logp.exp() * logp).sum(-1);
+    EXPECT_LT(MaxDiff(result->logprobs, expected), kAtol) << temperature;
+    EXPECT_LT(MaxDiff(result->entropy, entropy), kAtol) << temperature;
+  }
+}
+
+TEST_P(ModelTest, TokenLogprobsGradientMatchesFullSoftmax) {
+  // Gradients of the chunked path equal those of a plain log_softmax over
+  // the full logits (autograd through the model in both cases).
+  auto trainable = model_->Clone({.requires_grad = true});
+  ASSERT_TRUE(trainable.ok()) << trainable.status();
+  Tensor ids = ref_["input_ids"];
+  Tensor targets = torch::roll(ids, -1, 1);
+  Tensor weights = torch::linspace(-1, 1, ids.numel()).view(ids.sizes());
+  auto result = trainable->TokenLogprobs(
+      {ids, {}, {}}, targets, {.temperature = 0.9, .with_entropy = true, .chunk_size = 3});
+  ASSERT_TRUE(result.ok()) << result.status();
+  ((result->logprobs * weights).sum() + 0.5 * result->entropy.sum()).backward();
+  std::map<std::string, Tensor> chunked_grads;
+  for (auto& [name, p] : trainable->NamedParameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    chunked_grads[name] = p.grad().clone();
+    p.mutable_grad().zero_();
+  }
+  auto logits = trainable->Logits(ids);
+  ASSERT_TRUE(logits.ok());
+  Tensor logp = torch::log_softmax(*logits / 0.9, -1);
+  Tensor lp = logp.gather(2, targets.unsqueeze(2)).squeeze(2);
+  Tensor ent = -(logp.exp() * logp).sum(-1);
+  ((lp * weights).sum() + 0.5 * ent.sum()).backward();
+  for (auto& [name, p] : trainable->NamedParameters()) {
+    EXPECT_LT(MaxDiff(chunked_grads[name], p.grad()), 1e-4) << name;
+  }
+}
+
+TEST_P(ModelTest, PackedSequencesEqualSeparateForwards) {
+  // Row 0: seq_a then seq_b packed; row 1: seq_b then padding.
+  Tensor a = ref_["seq_a"], b = ref_["seq_b"];
+  const int64_t na = a.size(1), nb = b.size(1), T = na + nb;
+  Tensor ids = torch::zeros({2, T}, torch::kInt64);
+  ids[0].narrow(0, 0, na).copy_(a[0]);
+  ids[0].narrow(0, na, nb).copy_(b[0]);
+  ids[1].narrow(0, 0, nb).copy_(b[0]);
+  Tensor seg = torch::full({2, T}, -1, torch::kInt64);
+  seg[0].narrow(0, 0, na).fill_(0);
+  seg[0].narrow(0, na, nb).fill_(1);
+  seg[1].narrow(0, 0, nb).fill_(0);
+  auto logits = model_->Logits(TokenBatch{ids, {}, seg});
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  EXPECT_LT(MaxDiff((*logits)[0].narrow(0, 0, na), ref_["logits_a"][0]), kAtol);
+  EXPECT_LT(MaxDiff((*logits)[0].narrow(0, na, nb), ref_["logits_b"][0]), kAtol);
+  EXPECT_LT(MaxDiff((*logits)[1].narrow(0, 0, nb), ref_["logits_b"][0]), kAtol);
+  // Explicit position ids give the same.
+  Tensor pos = torch::zeros({2, T}, torch::kInt64);
+  pos[0].narrow(0, 0, na).copy_(torch::arange(na));
+  pos[0].narrow(0, na, nb).copy_(torch::arange(nb));
+  pos[1].copy_(torch::arange(T));
+  auto explicit_logits = model_->Logits(TokenBatch{ids, pos, seg});
+  ASSERT_TRUE(explicit_logits.ok());
+  EXPECT_LT(MaxDiff((*explicit_logits)[0], (*logits)[0]), 1e-6);
+}
+
+TEST_P(ModelTest, KVCacheDecodingMatchesFullForward) {
+  Tensor ids = ref_["input_ids"];  // (2, T)
+  Tensor want = ref_["logits"];
+  const int64_t T = ids.size(1);
+  auto cache = KVCache::Create(model_->config(), {.max_len = 16, .num_slots = 5}, torch::kCPU,
+                               torch::kFloat32);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  std::vector<int64_t> row0(ids[0].data_ptr<int64_t>(), ids[0].data_ptr<int64_t>() + T);
+  std::vector<int64_t> row1(ids[1].data_ptr<int64_t>(), ids[1].data_ptr<int64_t>() + T);
+  // Slots 0 and 1 hold different prompt lengths; slot 3 shares row 0's prefix.
+  int64_t s0 = *cache->Allocate(), s1 = *cache->Allocate(), s2 = *cache->Allocate(),
+          s3 = *cache->Allocate();
+  (void)s2;
+  const int64_t p0 = 4, p1 = 7;
+  auto l0 = model_->Prefill(*cache, s0, {row0.begin(), row0.begin() + p0});
+  ASSERT_TRUE(l0.ok()) << l0.status();
+  EXPECT_LT(MaxDiff(*l0, want[0][p0 - 1]), kAtol);
+  // Prefill in two pieces (the second appends to a non-empty slot).
+  ASSERT_TRUE(model_->Prefill(*cache, s1, {row1.begin(), row1.begin() + 3}).ok());
+  auto l1 = model_->Prefill(*cache, s1, {row1.begin() + 3, row1.begin() + p1});
+  ASSERT_TRUE(l1.ok()) << l1.status();
+  EXPECT_LT(MaxDiff(*l1, want[1][p1 - 1]), kAtol);
+  ASSERT_TRUE(cache->CopyPrefix(s0, s3, 2).ok());
+  ASSERT_TRUE(model_->Prefill(*cache, s3, {row0.begin() + 2, row0.begin() + p0}).ok());
+  EXPECT_EQ(cache->length(s3), p0);
+  // Batched steps over slots of different lengths, non-contiguous slot ids.
+  int64_t n0 = p0, n1 = p1;
+  while (n1 < T) {
+    Tensor slots = torch::tensor({s1, s0, s3}, torch::kInt64);
+    Tensor tokens = torch::tensor({row1[n1], row0[n0], row0[n0]}, torch::kInt64);
+    Tensor positions = torch::tensor({n1, n0, n0}, torch::kInt64);
+    auto logits = model_->DecodeStep(*cache, slots, tokens, positions);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    EXPECT_LT(MaxDiff((*logits)[0], want[1][n1]), kAtol) << n1;
+    EXPECT_LT(MaxDiff((*logits)[1], want[0][n0]), kAtol) << n0;
+    EXPECT_LT(MaxDiff((*logits)[2], want[0][n0]), kAtol) << n0;
+    ++n0;
+    ++n1;
+  }
+  EXPECT_EQ(cache->length(s1), T);
+  // Contiguous slots (the fast path) and a rewind of slot 0 to position 5.
+  auto logits = model_->DecodeStep(*cache, torch::tensor({s0, s1}, torch::kInt64),
+                                   torch::tensor({row0[5], row1[T - 1]}, torch::kInt64),
+                                   torch::tensor({int64_t{5}, T - 1}, torch::kInt64));
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  EXPECT_LT(MaxDiff((*logits)[0], want[0][5]), kAtol);
+  EXPECT_LT(MaxDiff((*logits)[1], want[1][T - 1]), kAtol);
+  EXPECT_EQ(cache->length(s0), 6);
+  cache->Free(s0);
+  EXPECT_FALSE(cache->in_use(s0));
+  EXPECT_EQ(*cache->Allocate(), s0);
+}
+
+TEST_P(ModelTest, SaveLoadIsBitIdenticalAndTransformersLoadsIt) {
+  fs::path out = dir_ / "saved";
+  // Tiny shards for one family so the sharded writer is exercised.
+  SaveOptions save_options;
+  if (GetParam() == "qwen2") save_options.max_shard_bytes = 16 << 10;
+  ASSERT_TRUE(model_->Save(out.string(), save_options).ok());
+  EXPECT_EQ(fs::exists(out / "model.safetensors.index.json"), GetParam() == "qwen2");
+  auto loaded = Transformer::Load(out.string(), {});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto a = model_->NamedParameters(), b = loaded->NamedParameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+  // transformers loads the saved directory and computes the same logits.
+  std::string ids_path = (dir_ / "ids.safetensors").string();
+  std::string out_path = (dir_ / "saved_logits.safetensors").string();
+  ASSERT_TRUE(safetensors::SaveTensors(ids_path, {{"input_ids", ref_["input_ids"]}}).ok());
+  ASSERT_EQ(RunPython("run " + out.string() + " " + ids_path + " " + out_path), 0);
+  auto theirs = safetensors::LoadTensors(out_path);
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  EXPECT_LT(MaxDiff(theirs->at("logits"), ref_["logits"]), kAtol);
+}
+
+TEST_P(ModelTest, Bfloat16CloseToTransformers) {
+  auto model = Transformer::Load((dir_ / "model").string(), {.dtype = torch::kBFloat16});
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->NamedParameters()[0].second.scalar_type(), torch::kBFloat16);
+  auto logits = model->Logits(ref_["input_ids"]);
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  const double scale = ref_["logits"].abs().max().item<double>();
+  EXPECT_LT(MaxDiff(*logits, ref_["logits_bf16"]), 0.05 * scale);
+  // KV-cache decoding in bfloat16 runs and agrees with the bf16 full forward.
+  auto cache = KVCache::Create(model->config(), {.max_len = 16, .num_slots = 1}, torch::kCPU,
+                               torch::kBFloat16);
+  ASSERT_TRUE(cache.ok());
+  int64_t slot = *cache->Allocate();
+  Tensor ids = ref_["input_ids"];
+  std::vector<int64_t> row(ids[0].data_ptr<int64_t>(), ids[0].data_ptr<int64_t>() + 5);
+  auto last = model->Prefill(*cache, slot, row);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_LT(MaxDiff(*last, (*logits)[0][4]), 0.05 * scale);
+}
+
+TEST_P(ModelTest, LoadNamedTensorsIsAtomic) {
+  auto other = Transformer::RandomInit(model_->config(), 7, {});
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::map<std::string, Tensor> named;
+  for (auto& [name, t] : model_->NamedParameters()) named[name] = t;
+  // A wrong shape anywhere leaves every weight unchanged.
+  auto before = other->NamedParameters()[0].second.clone();
+  std::map<std::string, Tensor> bad = named;
+  bad["model.norm.weight"] = torch::ones({3});
+  absl::Status status = other->LoadNamedTensors(bad);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("model.norm.weight"));
+  EXPECT_TRUE(torch::equal(other->NamedParameters()[0].second, before));
+  bad = named;
+  bad.erase("model.norm.weight");
+  EXPECT_FALSE(other->LoadNamedTensors(bad).ok());
+  bad = named;
+  bad["model.extra"] = torch::ones({1});
+  EXPECT_THAT(std::string(other->LoadNamedTensors(bad).message()), HasSubstr("model.extra"));
+  ASSERT_TRUE(other->LoadNamedTensors(named).ok());
+  auto logits = other->Logits(ref_["input_ids"]);
+  ASSERT_TRUE(logits.ok());
+  EXPECT_LT(MaxDiff(*logits, ref_["logits"]), kAtol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, ModelTest, ::testing::Values("llama", "qwen2", "qwen3"));
+
+}  // namespace
+}  // namespace rlvr
