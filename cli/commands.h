@@ -10,8 +10,10 @@ namespace rlvr::cli {
 
 // Top-level subcommands.
 void AddVersionCommand(CLI::App& app);
+void AddGradeCommand(CLI::App& app);
 
 // `rlvr bench <name>` subcommands; `bench` is the parent app.
+void AddBenchVerifyMath(CLI::App& bench);
 // (none yet)
 
 }  // namespace rlvr::cli
