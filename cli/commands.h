@@ -10,9 +10,11 @@ namespace rlvr::cli {
 
 // Top-level subcommands.
 void AddVersionCommand(CLI::App& app);
+void AddTokenizeCommand(CLI::App& app);
 void AddGradeCommand(CLI::App& app);
 
 // `rlvr bench <name>` subcommands; `bench` is the parent app.
+void AddBenchTokenizer(CLI::App& bench);
 void AddBenchVerifyMath(CLI::App& bench);
 // (none yet)
 

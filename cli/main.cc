@@ -12,10 +12,12 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Help for every subcommand");
 
   rlvr::cli::AddVersionCommand(app);
+  rlvr::cli::AddTokenizeCommand(app);
   rlvr::cli::AddGradeCommand(app);
 
   CLI::App* bench = app.add_subcommand("bench", "Performance benchmarks; each prints JSON");
   bench->require_subcommand(1);
+  rlvr::cli::AddBenchTokenizer(*bench);
   rlvr::cli::AddBenchVerifyMath(*bench);
   (void)bench;
 
