@@ -100,7 +100,9 @@ def _rlvr_main():
         except BaseException:
             verdict = "runtime_error"
         disarm()
-        return verdict, max(0.0, time.process_time() - t0)
+        used = max(0.0, time.process_time() - t0)
+        # The kernel's ITIMER_PROF accounting said the limit was reached.
+        return verdict, max(used, cpu_limit) if verdict == "timeout" else used
 
     def guarded(fn):
         try:

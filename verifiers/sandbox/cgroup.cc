@@ -115,6 +115,17 @@ bool Writable(const std::string& dir) { return access(dir.c_str(), W_OK) == 0; }
 }  // namespace
 
 absl::Status CgroupSlot::Configure(int64_t memory_bytes, int64_t max_pids) {
+  if (memory_bytes == memory_bytes_ && max_pids == max_pids_) return absl::OkStatus();
+  memory_bytes_ = max_pids_ = -1;  // unknown until every write below succeeded
+  absl::Status s = Write(memory_bytes, max_pids);
+  if (s.ok()) {
+    memory_bytes_ = memory_bytes;
+    max_pids_ = max_pids;
+  }
+  return s;
+}
+
+absl::Status CgroupSlot::Write(int64_t memory_bytes, int64_t max_pids) {
   const std::string mem = std::to_string(memory_bytes);
   if (version_ == 2) {
     if (absl::Status s = WriteFile(memory_dir_ + "/memory.max", mem); !s.ok()) return s;
@@ -133,7 +144,6 @@ absl::Status CgroupSlot::Configure(int64_t memory_bytes, int64_t max_pids) {
     if (!t.ok()) return t;
   }
   if (!s.ok()) return s;
-  (void)WriteFile(memory_dir_ + "/memory.max_usage_in_bytes", "0");
   return WriteFile(pids_dir_ + "/pids.max", std::to_string(max_pids));
 }
 
@@ -152,6 +162,12 @@ CgroupCounters CgroupSlot::Read() const {
   return c;
 }
 
+namespace {
+// Per thread: the slot it joined in each pool (by pool id).
+thread_local std::vector<std::pair<uint64_t, CgroupSlot*>> tls_slots;
+std::atomic<uint64_t> next_pool_id{1};
+}  // namespace
+
 bool CgroupSlot::KillAll() {
   if (version_ == 2 && WriteFile(memory_dir_ + "/cgroup.kill", "1").ok()) {
     // cgroup.kill is asynchronous; wait below for the cgroup to empty.
@@ -162,6 +178,7 @@ bool CgroupSlot::KillAll() {
       std::istringstream in(ReadFile(dir + "/cgroup.procs"));
       pid_t pid;
       while (in >> pid) {
+        if (pid == getpid()) continue;  // a thread of ours lives here (ThreadSlot)
         kill(pid, SIGKILL);
         any = true;
       }
@@ -174,6 +191,7 @@ bool CgroupSlot::KillAll() {
 
 absl::StatusOr<std::unique_ptr<CgroupPool>> CgroupPool::Create(const std::string& parent_override) {
   std::unique_ptr<CgroupPool> pool(new CgroupPool());
+  pool->id_ = next_pool_id++;
   const Mounts m = FindMounts();
   std::string why;
   // cgroup v2 with both controllers delegated to us.
@@ -227,6 +245,14 @@ absl::StatusOr<CgroupSlot*> CgroupPool::Acquire() {
     free_.pop_back();
     return s;
   }
+  // Slots of threads that have exited are free again.
+  for (auto& slot : all_) {
+    if (slot->owner_tid_ != 0 &&
+        access(absl::StrCat("/proc/self/task/", slot->owner_tid_).c_str(), F_OK) != 0) {
+      slot->owner_tid_ = 0;
+      return slot.get();
+    }
+  }
   auto slot = std::make_unique<CgroupSlot>();
   slot->version_ = version_;
   // Unique across pools of this process: a pool removes its directories when destroyed.
@@ -247,6 +273,27 @@ absl::StatusOr<CgroupSlot*> CgroupPool::Acquire() {
   return all_.back().get();
 }
 
+absl::StatusOr<CgroupSlot*> CgroupPool::ThreadSlot() {
+  if (version_ != 1) return absl::UnimplementedError("thread slots need cgroup v1");
+  for (const auto& [id, slot] : tls_slots) {
+    if (id == id_) return slot;
+  }
+  absl::StatusOr<CgroupSlot*> slot = Acquire();
+  if (!slot.ok()) return slot.status();
+  const std::string tid = std::to_string(gettid());
+  absl::Status s = WriteFile((*slot)->memory_dir_ + "/tasks", tid);
+  if (s.ok()) s = WriteFile((*slot)->pids_dir_ + "/tasks", tid);
+  if (!s.ok()) {
+    (void)WriteFile(memory_base_ + "/tasks", tid);
+    (void)WriteFile(pids_base_ + "/tasks", tid);
+    Release(*slot);
+    return s;
+  }
+  (*slot)->owner_tid_ = gettid();
+  tls_slots.push_back({id_, *slot});
+  return *slot;
+}
+
 void CgroupPool::Release(CgroupSlot* slot) {
   absl::MutexLock lock(&mu_);
   free_.push_back(slot);
@@ -256,6 +303,12 @@ CgroupPool::~CgroupPool() {
   absl::MutexLock lock(&mu_);
   for (auto& slot : all_) {
     slot->KillAll();
+    if (slot->owner_tid_ != 0) {
+      // The thread is still alive: back to this process's cgroups, so the slot can go.
+      const std::string tid = std::to_string(slot->owner_tid_);
+      (void)WriteFile(memory_base_ + "/tasks", tid);
+      (void)WriteFile(pids_base_ + "/tasks", tid);
+    }
     rmdir(slot->memory_dir_.c_str());
     if (slot->pids_dir_ != slot->memory_dir_) rmdir(slot->pids_dir_.c_str());
   }

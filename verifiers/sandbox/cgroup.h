@@ -26,7 +26,8 @@ struct CgroupCounters {
 // One cgroup (a directory per controller), reused run after run; owned by CgroupPool.
 class CgroupSlot {
  public:
-  // Sets the limits for the next run. memory: bytes including tmpfs pages, no swap.
+  // Sets the limits for the next run (no-op when unchanged). memory: bytes including
+  // tmpfs pages, no swap.
   absl::Status Configure(int64_t memory_bytes, int64_t max_pids);
   // Moves `pid` (and so its future descendants) into this cgroup.
   absl::Status Join(pid_t pid);
@@ -36,7 +37,11 @@ class CgroupSlot {
 
  private:
   friend class CgroupPool;
+  absl::Status Write(int64_t memory_bytes, int64_t max_pids);
   int version_ = 2;
+  pid_t owner_tid_ = 0;        // the thread living in this slot (v1), 0: none
+  int64_t memory_bytes_ = -1;  // as last configured
+  int64_t max_pids_ = -1;
   std::string memory_dir_;  // == pids_dir_ on v2
   std::string pids_dir_;
 };
@@ -54,11 +59,21 @@ class CgroupPool {
   absl::StatusOr<CgroupSlot*> Acquire();
   void Release(CgroupSlot* slot);
 
+  // cgroup v1 only (v2 keeps processes and threads together): the slot the calling thread
+  // lives in, joined on the thread's first call and kept for its lifetime, so that the
+  // processes it spawns are born in the slot. Moving a process between cgroups instead
+  // waits for an RCU grace period, tens of milliseconds on a loaded machine. The thread's
+  // own memory stays charged to the process's cgroup (v1 charges the mm's owner); its
+  // other children are born in the slot too and count against its pids limit.
+  // UNIMPLEMENTED on v2.
+  absl::StatusOr<CgroupSlot*> ThreadSlot();
+
   // E.g. "cgroup v1 memory at /sys/fs/cgroup/memory/x, pids at /sys/fs/cgroup/pids/y".
   std::string Describe() const;
 
  private:
   CgroupPool() = default;
+  uint64_t id_ = 0;  // unique per pool in this process
   int version_ = 2;
   std::string memory_base_;
   std::string pids_base_;

@@ -16,10 +16,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "core/status_macros.h"
 #include "verifiers/sandbox/cgroup.h"
 #include "verifiers/sandbox/seccomp_policy.h"
@@ -177,6 +179,47 @@ std::string DefaultInitPath() {
   return RLVR_SANDBOX_INIT_BUILD_PATH;
 }
 
+// Closes namespace fds off the callers' path: dropping the last reference to a run's mount
+// namespace unmounts its tree, which waits for an RCU grace period (tens of milliseconds
+// on a loaded machine). Holding that reference until the run's init has exited moves the
+// wait here.
+class DeferredCloser {
+ public:
+  DeferredCloser() : thread_([this] { Loop(); }) {}
+  ~DeferredCloser() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+  void Close(int fd) {
+    absl::MutexLock lock(&mu_);
+    fds_.push_back(fd);
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::vector<int> batch;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](DeferredCloser* c)
+                 ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) { return c->stop_ || !c->fds_.empty(); },
+            this));
+        batch.swap(fds_);
+        if (batch.empty() && stop_) return;
+      }
+      for (int fd : batch) close(fd);
+    }
+  }
+  absl::Mutex mu_;
+  std::vector<int> fds_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 const char* OutcomeName(Outcome o) {
@@ -207,6 +250,7 @@ struct Sandbox::State {
   std::vector<std::string> missing;
   uid_t map_uid = 0;
   gid_t map_gid = 0;
+  std::unique_ptr<DeferredCloser> closer = std::make_unique<DeferredCloser>();
 
   ~State() {
     if (init_fd >= 0) close(init_fd);
@@ -351,12 +395,22 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
   cfg.seccomp_bpf = s.seccomp_bpf;
   const std::string config = "g" + cfg.Encode();
 
+  // The run's cgroup: preferably the one this thread lives in (children are born there),
+  // else a free one that the child is moved into.
   CgroupSlot* slot = nullptr;
+  bool thread_slot = false;
   if (s.cgroups) {
-    ASSIGN_OR_RETURN(slot, s.cgroups->Acquire());
-    absl::Status st = slot->Configure(limits.memory_mb << 20, limits.max_processes + 1);
+    absl::StatusOr<CgroupSlot*> mine = s.cgroups->ThreadSlot();
+    thread_slot = mine.ok();
+    if (thread_slot) {
+      slot = *mine;
+    } else {
+      ASSIGN_OR_RETURN(slot, s.cgroups->Acquire());
+    }
+    // +2: rlvr-sandbox-init, and the calling thread when it lives in the slot.
+    absl::Status st = slot->Configure(limits.memory_mb << 20, limits.max_processes + 2);
     if (!st.ok()) {
-      s.cgroups->Release(slot);
+      if (!thread_slot) s.cgroups->Release(slot);
       return absl::InternalError(absl::StrCat("sandbox: cgroup limits: ", st.message()));
     }
   }
@@ -364,11 +418,14 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
   struct SlotReturn {
     const State& s;
     CgroupSlot* slot;
+    bool thread_slot;
     ~SlotReturn() {
+      if (slot == nullptr) return;
+      const bool empty = slot->KillAll();
       // Only an empty cgroup goes back to the pool.
-      if (slot && slot->KillAll()) s.cgroups->Release(slot);
+      if (!thread_slot && empty) s.cgroups->Release(slot);
     }
-  } slot_return{s, slot};
+  } slot_return{s, slot, thread_slot};
 
   Pipes pipes;
   RETURN_IF_ERROR(pipes.Open());
@@ -400,6 +457,16 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
     return absl::UnavailableError(absl::StrCat("sandbox: clone: ", strerror(clone_errno)));
   }
   pipes.CloseChildEnds();
+  const int mnt_ns =
+      s.namespaces ? open(absl::StrCat("/proc/", pid, "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC)
+                   : -1;
+  struct NsRelease {
+    const State& s;
+    int fd;
+    ~NsRelease() {
+      if (fd >= 0) s.closer->Close(fd);
+    }
+  } ns_release{s, mnt_ns};
 
   // From here the child exists: every exit path below kills and reaps it.
   bool killed = false;
@@ -413,7 +480,7 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
     if (setup.ok()) setup = WriteProcFile(pid, "uid_map", absl::StrCat("0 ", s.map_uid, " 1\n"));
     if (setup.ok()) setup = WriteProcFile(pid, "gid_map", absl::StrCat("0 ", s.map_gid, " 1\n"));
   }
-  if (setup.ok() && slot != nullptr) setup = slot->Join(pid);
+  if (setup.ok() && slot != nullptr && !thread_slot) setup = slot->Join(pid);
   if (!setup.ok()) {
     kill_child();
     waitpid(pid, nullptr, 0);
