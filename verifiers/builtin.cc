@@ -6,6 +6,8 @@
 #include "verifiers/math/math_verifier.h"
 #include "verifiers/pipeline/pipeline.h"
 #include "verifiers/pipeline/rewards.h"
+#include "verifiers/plugin/plugin_verifier.h"
+#include "verifiers/service/remote_verifier.h"
 #include "verifiers/registry.h"
 
 namespace rlvr {
@@ -19,6 +21,8 @@ const VerifierRegistry& BuiltinVerifiers() {
              RegisterCodeVerifier(*r),
              RegisterRewardVerifiers(*r),
              RegisterPipelineVerifier(*r),
+             RegisterPluginVerifier(*r),
+             RegisterRemoteVerifier(*r),
          }) {
       if (!s.ok()) {
         std::cerr << "rlvr: built-in verifier registration failed: " << s << "\n";
