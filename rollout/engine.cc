@@ -103,6 +103,8 @@ struct Engine::Impl {
   int64_t version ABSL_GUARDED_BY(mu) = 0;
   int64_t running ABSL_GUARDED_BY(mu) = 0;
   int64_t tokens_generated ABSL_GUARDED_BY(mu) = 0;
+  double decode_seconds ABSL_GUARDED_BY(mu) = 0;
+  int64_t decode_steps ABSL_GUARDED_BY(mu) = 0;
   std::deque<std::pair<Clock::time_point, int64_t>> rate_window ABSL_GUARDED_BY(mu);
 
   // Engine thread only.
@@ -293,6 +295,8 @@ EngineStatus Engine::GetStatus() const {
   s.kv_bytes_used = impl_->running * impl_->cache.bytes_per_slot();
   s.kv_bytes_total = impl_->num_slots * impl_->cache.bytes_per_slot();
   s.tokens_generated = impl_->tokens_generated;
+  s.decode_seconds = impl_->decode_seconds;
+  s.decode_steps = impl_->decode_steps;
   if (impl_->rate_window.size() >= 2) {
     const double secs = std::chrono::duration<double>(impl_->rate_window.back().first -
                                                       impl_->rate_window.front().first)
@@ -488,6 +492,7 @@ void Engine::Impl::AdmitOne(const std::shared_ptr<Ticket>& ticket, int64_t reque
 }
 
 void Engine::Impl::DecodeAll() {
+  const auto start = Clock::now();
   const int64_t b = static_cast<int64_t>(active.size());
   torch::Tensor slots = torch::empty({b}, torch::kInt64);
   torch::Tensor tokens = torch::empty({b}, torch::kInt64);
@@ -520,6 +525,8 @@ void Engine::Impl::DecodeAll() {
     absl::MutexLock lock(&mu);
     tokens_generated += b;
     const auto now = Clock::now();
+    decode_seconds += std::chrono::duration<double>(now - start).count();
+    ++decode_steps;
     rate_window.emplace_back(now, b);
     while (rate_window.size() > 2 && now - rate_window.front().first > std::chrono::seconds(5)) {
       rate_window.pop_front();

@@ -68,7 +68,9 @@ struct EngineStatus {
   int64_t kv_bytes_used = 0;
   int64_t kv_bytes_total = 0;
   double tokens_per_second = 0;  // generated tokens, over the last few seconds
-  int64_t tokens_generated = 0;  // since start
+  int64_t tokens_generated = 0;  // by decode steps, since start
+  double decode_seconds = 0;     // wall time in decode steps (model + sampling)
+  int64_t decode_steps = 0;
 };
 
 class Engine final : public Generator {

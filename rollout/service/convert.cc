@@ -16,8 +16,8 @@ absl::Status CheckUnknown(const google::protobuf::Message& m, const std::string&
   const google::protobuf::UnknownFieldSet& unknown = r->GetUnknownFields(m);
   const std::string prefix = path.empty() ? "" : path + ".";
   if (!unknown.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, "unknown field number ", unknown.field(0).number()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path.empty() ? "request" : path, ": unknown field number ", unknown.field(0).number()));
   }
   std::vector<const google::protobuf::FieldDescriptor*> fields;
   r->ListFields(m, &fields);

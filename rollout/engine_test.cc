@@ -1,0 +1,343 @@
+// Engine tests on tiny random models: greedy outputs against transformers'
+// generate (python oracle), continuous batching, logprobs against a full
+// forward, stop strings, prefix sharing and weight updates.
+#include "rollout/engine.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "gtest/gtest.h"
+#include "rlvr/test_paths.h"
+
+namespace rlvr {
+namespace {
+
+namespace fs = std::filesystem;
+
+ModelConfig TinyConfig(const std::string& family, int64_t vocab = 97) {
+  ModelConfig c;
+  c.model_type = family;
+  c.vocab_size = vocab;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.max_position_embeddings = 128;
+  c.rms_norm_eps = 1e-6;
+  c.qkv_bias = family == "qwen2";
+  c.qk_norm = family == "qwen3";
+  c.tie_word_embeddings = family != "llama";
+  return c;
+}
+
+Transformer MakeModel(const ModelConfig& config, uint64_t seed = 0) {
+  auto m = Transformer::RandomInit(config, seed, {});
+  EXPECT_TRUE(m.ok()) << m.status();
+  return std::move(*m);
+}
+
+std::unique_ptr<Engine> MakeEngine(Transformer model, EngineOptions options = {},
+                                   std::optional<Tokenizer> tok = std::nullopt) {
+  auto e = Engine::Create(std::move(model), std::move(tok), options);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return std::move(*e);
+}
+
+std::vector<std::vector<int32_t>> Prompts(int count, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<int32_t>> out;
+  for (int i = 0; i < count; ++i) {
+    std::vector<int32_t> p(3 + rng() % 9);
+    for (auto& t : p) t = static_cast<int32_t>(rng() % vocab);
+    out.push_back(p);
+  }
+  return out;
+}
+
+GenerationRequest Greedy(const std::vector<int32_t>& prompt, int64_t max_new) {
+  GenerationRequest r;
+  r.prompt_ids = prompt;
+  r.sampling.temperature = 0;
+  r.sampling.max_new_tokens = max_new;
+  r.sampling.ignore_eos = true;
+  return r;
+}
+
+class FamilyTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FamilyTest, GreedyMatchesTransformersGenerate) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("rlvr_engine_test_" + GetParam() + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  ModelConfig config = TinyConfig(GetParam());
+  Transformer model = MakeModel(config, 7);
+  ASSERT_TRUE(model.Save((dir / "model").string()).ok());
+  auto prompts = Prompts(5, config.vocab_size, 11);
+  std::ofstream((dir / "prompts.json").string()) << nlohmann::json(prompts).dump();
+  const int kNew = 12;
+  const std::string cmd = std::string(RLVR_PYTHON) + " " + RLVR_SOURCE_DIR +
+                          "/rollout/testdata/hf_generate.py " + (dir / "model").string() + " " +
+                          (dir / "prompts.json").string() + " " + (dir / "out.json").string() +
+                          " " + std::to_string(kNew) + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "python oracle failed: " << cmd;
+  std::vector<std::vector<int32_t>> expected =
+      nlohmann::json::parse(std::ifstream((dir / "out.json").string()));
+
+  auto engine = MakeEngine(std::move(model));
+  std::vector<GenerationRequest> requests;
+  for (const auto& p : prompts) requests.push_back(Greedy(p, kNew));
+  auto out = engine->Generate(requests);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->size(), prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ((*out)[i].token_ids, expected[i]) << "prompt " << i;
+    EXPECT_EQ((*out)[i].finish_reason, FinishReason::kLength);
+  }
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, FamilyTest, ::testing::Values("llama", "qwen2", "qwen3"));
+
+TEST(EngineTest, StaggeredArrivalsMatchOneAtATime) {
+  ModelConfig config = TinyConfig("qwen3");
+  auto prompts = Prompts(8, config.vocab_size, 3);
+  // One at a time, one slot.
+  EngineOptions one;
+  one.max_batch = 1;
+  auto serial = MakeEngine(MakeModel(config), one);
+  std::vector<std::vector<int32_t>> expected;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto out = serial->Generate({Greedy(prompts[i], 5 + i * 3)});
+    ASSERT_TRUE(out.ok()) << out.status();
+    expected.push_back((*out)[0].token_ids);
+  }
+  // Staggered submissions into a 3-slot engine: requests join mid-flight.
+  EngineOptions three;
+  three.max_batch = 3;
+  auto batched = MakeEngine(MakeModel(config), three);
+  std::vector<std::thread> threads;
+  std::vector<std::vector<int32_t>> got(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto out = batched->Generate({Greedy(prompts[i], 5 + i * 3)});
+      ASSERT_TRUE(out.ok()) << out.status();
+      got[i] = (*out)[0].token_ids;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(got[i], expected[i]) << "prompt " << i;
+}
+
+TEST(EngineTest, LogprobsEqualFullForwardRecomputation) {
+  ModelConfig config = TinyConfig("qwen2");
+  Transformer model = MakeModel(config, 5);
+  auto reference = model.Clone({});
+  ASSERT_TRUE(reference.ok());
+  auto engine = MakeEngine(std::move(model));
+  GenerationRequest r;
+  r.prompt_ids = {1, 2, 3, 4, 5};
+  r.n = 3;
+  r.sampling.temperature = 0.7;
+  r.sampling.top_k = 20;
+  r.sampling.top_p = 0.9;
+  r.sampling.max_new_tokens = 10;
+  r.sampling.ignore_eos = true;
+  r.sampling.seed = 42;
+  auto out = engine->Generate({r});
+  ASSERT_TRUE(out.ok()) << out.status();
+  for (const Completion& c : *out) {
+    ASSERT_EQ(c.token_ids.size(), 10u);
+    std::vector<int64_t> seq(r.prompt_ids.begin(), r.prompt_ids.end());
+    seq.insert(seq.end(), c.token_ids.begin(), c.token_ids.end());
+    torch::Tensor ids = torch::tensor(seq).unsqueeze(0);
+    auto logits = reference->Logits(ids);
+    ASSERT_TRUE(logits.ok());
+    torch::Tensor lp = torch::log_softmax(*logits / 0.7, -1)[0];  // (T, V)
+    for (size_t i = 0; i < c.token_ids.size(); ++i) {
+      const int64_t pos = static_cast<int64_t>(r.prompt_ids.size() + i) - 1;
+      EXPECT_NEAR(c.logprobs[i], lp[pos][c.token_ids[i]].item<float>(), 1e-4) << "token " << i;
+    }
+  }
+}
+
+TEST(EngineTest, SameSeedSameTokensAndPrefixSharingChangesNothing) {
+  ModelConfig config = TinyConfig("llama");
+  GenerationRequest r;
+  r.prompt_ids = {4, 8, 15, 16, 23, 42};
+  r.n = 4;
+  r.sampling.temperature = 1.0;
+  r.sampling.max_new_tokens = 12;
+  r.sampling.ignore_eos = true;
+  r.sampling.seed = 9;
+  EngineOptions shared, unshared;
+  unshared.prefix_sharing = false;
+  auto a = MakeEngine(MakeModel(config), shared)->Generate({r});
+  auto b = MakeEngine(MakeModel(config), unshared)->Generate({r});
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ((*a)[i].token_ids, (*b)[i].token_ids) << "sample " << i;
+    for (size_t t = 0; t < (*a)[i].logprobs.size(); ++t) {
+      EXPECT_NEAR((*a)[i].logprobs[t], (*b)[i].logprobs[t], 1e-5);
+    }
+  }
+  EXPECT_NE((*a)[0].token_ids, (*a)[1].token_ids);  // samples differ from each other
+}
+
+TEST(EngineTest, StopStringSpanningTokenBoundary) {
+  Tokenizer tok = Tokenizer::Builtin();
+  ModelConfig config = TinyConfig("qwen3", tok.vocab_size());
+  GenerationRequest r = Greedy(tok.Encode("The answer is"), 40);
+  r.sampling.temperature = 1.0;
+  r.sampling.seed = 3;
+  auto free_run = MakeEngine(MakeModel(config), {}, tok)->Generate({r});
+  ASSERT_TRUE(free_run.ok()) << free_run.status();
+  const Completion& full = (*free_run)[0];
+  // A stop string made of the last character of one token's text and the
+  // first character of the next one's.
+  std::string stop;
+  for (size_t i = 1; i + 1 < full.token_ids.size() && stop.empty(); ++i) {
+    std::string a = tok.Decode({full.token_ids.data(), i});
+    std::string b = tok.Decode({full.token_ids.data(), i + 1});
+    if (b.size() > a.size() && !a.empty() && b.compare(0, a.size(), a) == 0 &&
+        static_cast<unsigned char>(a.back()) < 0x80 &&
+        static_cast<unsigned char>(b[a.size()]) < 0x80) {
+      stop = std::string(1, a.back()) + b[a.size()];
+    }
+  }
+  ASSERT_FALSE(stop.empty()) << "no boundary found in " << full.text;
+  r.sampling.stop_strings = {stop};
+  auto stopped = MakeEngine(MakeModel(config), {}, tok)->Generate({r});
+  ASSERT_TRUE(stopped.ok());
+  const Completion& c = (*stopped)[0];
+  EXPECT_EQ(c.finish_reason, FinishReason::kStop);
+  EXPECT_EQ(c.text, full.text.substr(0, full.text.find(stop)));
+  EXPECT_LT(c.token_ids.size(), full.token_ids.size());
+}
+
+TEST(EngineTest, WeightUpdateDuringStreamKeepsVersionsApart) {
+  ModelConfig config = TinyConfig("qwen3");
+  config.max_position_embeddings = 1024;
+  Transformer next = MakeModel(config, 99);
+  auto engine = MakeEngine(MakeModel(config, 1));
+  GenerationRequest r = Greedy({1, 2, 3}, 600);
+  r.n = 4;
+  std::vector<Completion> first;
+  std::thread gen([&] {
+    auto out = engine->Generate({r});
+    ASSERT_TRUE(out.ok());
+    first = *out;
+  });
+  while (engine->GetStatus().tokens_generated < 3) std::this_thread::yield();
+  ASSERT_TRUE(engine->UpdateWeights(1, next.NamedParameters()).ok());
+  gen.join();
+  ASSERT_EQ(first.size(), 4u);
+  for (const Completion& c : first) {
+    EXPECT_EQ(c.token_ids.size(), 600u);
+    EXPECT_EQ(c.policy_versions, std::vector<int64_t>{0});
+  }
+  auto after = engine->Generate({Greedy({1, 2, 3}, 5)});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)[0].policy_version, 1);
+  EXPECT_EQ(engine->GetStatus().policy_version, 1);
+  // The new weights are in use: same output as an engine built on them.
+  auto fresh = MakeEngine(MakeModel(config, 99))->Generate({Greedy({1, 2, 3}, 5)});
+  EXPECT_EQ((*after)[0].token_ids, (*fresh)[0].token_ids);
+}
+
+TEST(EngineTest, MixedVersionsAreRecordedWhenAllowed) {
+  ModelConfig config = TinyConfig("qwen3");
+  config.max_position_embeddings = 1024;
+  Transformer next = MakeModel(config, 99);
+  EngineOptions options;
+  options.allow_mixed_versions = true;
+  auto engine = MakeEngine(MakeModel(config, 1), options);
+  std::vector<Completion> out;
+  std::thread gen([&] { out = *engine->Generate({Greedy({1, 2, 3}, 600)}); });
+  while (engine->GetStatus().tokens_generated < 3) std::this_thread::yield();
+  ASSERT_TRUE(engine->UpdateWeights(5, next.NamedParameters()).ok());
+  gen.join();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].token_ids.size(), 600u);
+  EXPECT_EQ(out[0].policy_version, 0);
+  EXPECT_EQ(out[0].policy_versions, (std::vector<int64_t>{0, 5}));
+}
+
+TEST(EngineTest, CancelAbortsAndFreesSlots) {
+  EngineOptions options;
+  options.max_batch = 2;
+  auto engine = MakeEngine(MakeModel(TinyConfig("qwen3")), options);
+  GenerationRequest r = Greedy({1, 2, 3}, 120);
+  r.n = 5;  // more than the slots: some queued
+  std::vector<Completion> got;
+  absl::Mutex mu;
+  bool done = false;
+  auto ticket = engine->Submit(
+      {r},
+      [&](Completion c) {
+        absl::MutexLock l(&mu);
+        got.push_back(std::move(c));
+      },
+      [&](absl::Status) {
+        absl::MutexLock l(&mu);
+        done = true;
+      });
+  ASSERT_TRUE(ticket.ok());
+  while (engine->GetStatus().tokens_generated < 1) std::this_thread::yield();
+  engine->Cancel(*ticket);
+  {
+    absl::MutexLock l(&mu);
+    mu.Await(absl::Condition(&done));
+  }
+  ASSERT_EQ(got.size(), 5u);  // nothing lost
+  int aborted = 0;
+  for (const Completion& c : got) aborted += c.finish_reason == FinishReason::kAbort;
+  EXPECT_GE(aborted, 3);  // at most one pair of slots can have finished first
+  EXPECT_EQ(engine->GetStatus().kv_slots_used, 0);
+  EXPECT_EQ(engine->GetStatus().queued_samples, 0);
+  auto again = engine->Generate({Greedy({1, 2}, 3)});  // still serving
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)[0].token_ids.size(), 3u);
+}
+
+TEST(EngineTest, BadRequestsNameTheField) {
+  auto engine = MakeEngine(MakeModel(TinyConfig("qwen3")));
+  auto check = [&](GenerationRequest r, const std::string& field) {
+    auto out = engine->Generate({r});
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(out.status().message()).find(field), std::string::npos) << out.status();
+  };
+  GenerationRequest ok = Greedy({1, 2}, 3);
+  GenerationRequest r = ok;
+  r.prompt_ids.clear();
+  check(r, "prompt");
+  r = ok;
+  r.prompt_ids.assign(200, 1);
+  check(r, "prompt");
+  r = ok;
+  r.n = 0;
+  check(r, "n ");
+  r = ok;
+  r.sampling.top_p = 0;
+  check(r, "top_p");
+  r = ok;
+  r.sampling.top_p = 1.5;
+  check(r, "top_p");
+  r = ok;
+  r.sampling.temperature = -1;
+  check(r, "temperature");
+}
+
+}  // namespace
+}  // namespace rlvr
