@@ -129,9 +129,9 @@ TEST(LossesTest, GradientsMatchFiniteDifferencesOnTinyPolicy) {
       torch::Tensor plus = p.w.detach().clone(), minus = p.w.detach().clone();
       plus.view(-1)[i] += h;
       minus.view(-1)[i] -= h;
-      numeric.view(-1)[i] =
-          (Loss(p, b, plus, c.objective, c.options) - Loss(p, b, minus, c.objective, c.options)) /
-          (2 * h);
+      numeric.view(-1)[i] = (Loss(p, b, plus, c.objective, c.options, at) -
+                             Loss(p, b, minus, c.objective, c.options, at)) /
+                            (2 * h);
     }
     EXPECT_GT(analytic.abs().max().item<double>(), 1e-3);
     EXPECT_LE((analytic - numeric).abs().max().item<double>(), 1e-7) << "analytic\n"
