@@ -32,7 +32,11 @@ struct Layer {
   Tensor o_w, o_b;                    // (H, Hq*D), (H)
   Tensor q_norm, k_norm;              // (D)
   Tensor gate_w, gate_b, up_w, up_b;  // (I, H), (I)
-  Tensor down_w, down_b;              // (H, I), (H)
+  // Inference-only models keep q/k/v and gate/up in one matrix each (the
+  // tensors above are row views into these), so a layer does 4 matmuls, not 7.
+  Tensor qkv_w, qkv_b;          // ((Hq+2Hkv)*D, H), ((Hq+2Hkv)*D)
+  Tensor gate_up_w, gate_up_b;  // (2I, H), (2I)
+  Tensor down_w, down_b;        // (H, I), (H)
 };
 
 std::string ShapeString(c10::IntArrayRef shape) {
@@ -238,6 +242,46 @@ struct Transformer::Impl {
     final_norm = get("model.norm.weight");
     lm_head = config.tie_word_embeddings ? embed : get("lm_head.weight");
     inv_freq = InvFreq(config.max_position_embeddings);
+    if (!options.requires_grad) Fuse();
+  }
+
+  // Replaces the parameters `names` (row blocks of one matrix) by views into
+  // their concatenation, which it returns.
+  Tensor FuseRows(const std::vector<std::string>& names, std::vector<Tensor*> fields) {
+    std::vector<Tensor> parts;
+    for (Tensor* f : fields) parts.push_back(*f);
+    Tensor fused = torch::cat(parts, 0);
+    int64_t row = 0;
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const int64_t rows = fields[i]->size(0);
+      *fields[i] = fused.narrow(0, row, rows);
+      for (auto& [name, t] : params) {
+        if (name == names[i]) t = *fields[i];
+      }
+      row += rows;
+    }
+    return fused;
+  }
+
+  void Fuse() {
+    for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+      const std::string p = absl::StrCat("model.layers.", i, ".");
+      Layer& l = layers[i];
+      l.qkv_w = FuseRows({p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
+                          p + "self_attn.v_proj.weight"},
+                         {&l.q_w, &l.k_w, &l.v_w});
+      if (config.qkv_bias) {
+        l.qkv_b = FuseRows(
+            {p + "self_attn.q_proj.bias", p + "self_attn.k_proj.bias", p + "self_attn.v_proj.bias"},
+            {&l.q_b, &l.k_b, &l.v_b});
+      }
+      l.gate_up_w =
+          FuseRows({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, {&l.gate_w, &l.up_w});
+      if (config.mlp_bias) {
+        l.gate_up_b =
+            FuseRows({p + "mlp.gate_proj.bias", p + "mlp.up_proj.bias"}, {&l.gate_b, &l.up_b});
+      }
+    }
   }
 
   // RoPE inverse frequencies (D/2) float32 for sequences of `seq_len` tokens
@@ -285,9 +329,17 @@ struct Transformer::Impl {
   void Qkv(const Layer& l, const Tensor& x, const Tensor& cos, const Tensor& sin, Tensor* q,
            Tensor* k, Tensor* v) const {
     const int64_t B = x.size(0), T = x.size(1), D = config.head_dim;
-    *q = Linear(x, l.q_w, l.q_b).view({B, T, config.num_attention_heads, D});
-    *k = Linear(x, l.k_w, l.k_b).view({B, T, config.num_key_value_heads, D});
-    *v = Linear(x, l.v_w, l.v_b).view({B, T, config.num_key_value_heads, D});
+    const int64_t hq = config.num_attention_heads, hkv = config.num_key_value_heads;
+    if (l.qkv_w.defined()) {
+      Tensor qkv = Linear(x, l.qkv_w, l.qkv_b).view({B, T, hq + 2 * hkv, D});
+      *q = qkv.narrow(2, 0, hq);
+      *k = qkv.narrow(2, hq, hkv);
+      *v = qkv.narrow(2, hq + hkv, hkv);
+    } else {
+      *q = Linear(x, l.q_w, l.q_b).view({B, T, hq, D});
+      *k = Linear(x, l.k_w, l.k_b).view({B, T, hkv, D});
+      *v = Linear(x, l.v_w, l.v_b).view({B, T, hkv, D});
+    }
     if (config.qk_norm) {
       *q = RmsNorm(*q, l.q_norm, config.rms_norm_eps);
       *k = RmsNorm(*k, l.k_norm, config.rms_norm_eps);
@@ -297,6 +349,12 @@ struct Transformer::Impl {
   }
 
   Tensor Mlp(const Layer& l, const Tensor& x) const {
+    if (l.gate_up_w.defined()) {
+      Tensor gate_up = Linear(x, l.gate_up_w, l.gate_up_b);
+      const int64_t I = config.intermediate_size;
+      return Linear(torch::silu(gate_up.narrow(-1, 0, I)) * gate_up.narrow(-1, I, I), l.down_w,
+                    l.down_b);
+    }
     Tensor gate = Linear(x, l.gate_w, l.gate_b);
     Tensor up = Linear(x, l.up_w, l.up_b);
     return Linear(torch::silu(gate) * up, l.down_w, l.down_b);
