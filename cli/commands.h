@@ -10,13 +10,24 @@ namespace rlvr::cli {
 
 // Top-level subcommands.
 void AddVersionCommand(CLI::App& app);
-void AddTokenizeCommand(CLI::App& app);
+void AddServeVerifierCommand(CLI::App& app);
+void AddDataCommand(CLI::App& app);
 void AddGradeCommand(CLI::App& app);
+void AddTrainCommand(CLI::App& app);
+void AddExportCommand(CLI::App& app);
+void AddSftCommand(CLI::App& app);
+void AddTokenizeCommand(CLI::App& app);
+void AddGenerateCommand(CLI::App& app);
+void AddServeRolloutCommand(CLI::App& app);
 
 // `rlvr bench <name>` subcommands; `bench` is the parent app.
-void AddBenchTokenizer(CLI::App& bench);
+void AddBenchVerifierService(CLI::App& bench);
+void AddBenchSandbox(CLI::App& bench);
 void AddBenchVerifyMath(CLI::App& bench);
-// (none yet)
+void AddBenchTokenizer(CLI::App& bench);
+void AddBenchLearner(CLI::App& bench);
+void AddBenchWeightSync(CLI::App& bench);
+void AddBenchRollout(CLI::App& bench);
 
 }  // namespace rlvr::cli
 

@@ -12,17 +12,30 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Help for every subcommand");
 
   rlvr::cli::AddVersionCommand(app);
-  rlvr::cli::AddTokenizeCommand(app);
+  rlvr::cli::AddServeVerifierCommand(app);
+  rlvr::cli::AddDataCommand(app);
   rlvr::cli::AddGradeCommand(app);
+  rlvr::cli::AddTrainCommand(app);
+  rlvr::cli::AddExportCommand(app);
+  rlvr::cli::AddSftCommand(app);
+  rlvr::cli::AddTokenizeCommand(app);
+  rlvr::cli::AddGenerateCommand(app);
+  rlvr::cli::AddServeRolloutCommand(app);
 
   CLI::App* bench = app.add_subcommand("bench", "Performance benchmarks; each prints JSON");
   bench->require_subcommand(1);
-  rlvr::cli::AddBenchTokenizer(*bench);
+  rlvr::cli::AddBenchVerifierService(*bench);
+  rlvr::cli::AddBenchSandbox(*bench);
   rlvr::cli::AddBenchVerifyMath(*bench);
-  (void)bench;
+  rlvr::cli::AddBenchTokenizer(*bench);
+  rlvr::cli::AddBenchLearner(*bench);
+  rlvr::cli::AddBenchWeightSync(*bench);
+  rlvr::cli::AddBenchRollout(*bench);
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // the command already printed its one error line
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {

@@ -10,12 +10,9 @@
 #include "envs/dataset.h"
 #include "envs/generated_tasks.h"
 #include "learner/registry.h"
-#include "rlvr/quickstart_config.h"
 #include "verifiers/registry.h"
 
 namespace rlvr::cli {
-
-const char kQuickstartYaml[] = RLVR_QUICKSTART_YAML;
 
 namespace {
 

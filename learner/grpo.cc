@@ -68,18 +68,10 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
     std::vector<double> totals{local_tokens, static_cast<double>(samples.size())};
     if (dp != nullptr) RETURN_IF_ERROR(dp->AllReduceSum(&totals));
     stats.tokens = static_cast<int64_t>(totals[0]);
+    if (totals[0] <= 0) return stats;  // every completion is empty: nothing to learn from
     PolicyLossOptions loss_options = options.loss;
-    switch (loss_options.aggregation) {
-      case Aggregation::kTokenMean:
-        loss_options.normaliser = std::max(totals[0], 1.0);
-        break;
-      case Aggregation::kSeqMeanTokenMean:
-        loss_options.normaliser = totals[1];
-        break;
-      case Aggregation::kConstant:
-        loss_options.normaliser = totals[1] * static_cast<double>(options.max_completion_tokens);
-        break;
-    }
+    loss_options.normaliser = GlobalNormaliser(loss_options.aggregation, totals[0], totals[1],
+                                               options.max_completion_tokens);
 
     std::vector<int64_t> order(samples.size());
     std::iota(order.begin(), order.end(), 0);
