@@ -26,7 +26,7 @@ struct Result {
 };
 
 // Runs the rlvr binary with `args` in `cwd`, capturing stdout+stderr.
-Result Run(const std::vector<std::string>& args, const fs::path& cwd) {
+Result RunRlvr(const std::vector<std::string>& args, const fs::path& cwd) {
   std::string cmd = "cd '" + cwd.string() + "' && '" + RLVR_CLI + "'";
   for (const auto& a : args) cmd += " '" + a + "'";
   cmd += " 2>&1";
@@ -80,7 +80,7 @@ class TrainE2eTest : public ::testing::Test {
 };
 
 TEST_F(TrainE2eTest, BuiltinDefaultWritesSummaryCheckpointsAndMetrics) {
-  Result r = Run(Tiny("tiny", 4), dir_);
+  Result r = RunRlvr(Tiny("tiny", 4), dir_);
   ASSERT_EQ(r.code, 0) << r.out;
   const fs::path run = dir_ / "runs" / "tiny";
   nlohmann::json summary = ReadJson(run / "summary.json");
@@ -104,20 +104,20 @@ TEST_F(TrainE2eTest, BuiltinDefaultWritesSummaryCheckpointsAndMetrics) {
   EXPECT_EQ(grpo_lines, 4);
   EXPECT_THAT(r.out, HasSubstr("held-out pass@1"));
   // A second run into the same directory refuses to overwrite without --resume.
-  Result again = Run(Tiny("tiny", 4), dir_);
+  Result again = RunRlvr(Tiny("tiny", 4), dir_);
   EXPECT_NE(again.code, 0);
   EXPECT_THAT(again.out, HasSubstr("--resume"));
 }
 
 TEST_F(TrainE2eTest, ResumeGivesTheSameParametersAsAStraightRun) {
-  Result straight = Run(Tiny("straight", 4), dir_);
+  Result straight = RunRlvr(Tiny("straight", 4), dir_);
   ASSERT_EQ(straight.code, 0) << straight.out;
   // Interrupted run: 2 steps, then resume to 4.
-  Result first = Run(Tiny("split", 2), dir_);
+  Result first = RunRlvr(Tiny("split", 2), dir_);
   ASSERT_EQ(first.code, 0) << first.out;
   std::vector<std::string> resume = Tiny("split", 4);
   resume.push_back("--resume");
-  Result second = Run(resume, dir_);
+  Result second = RunRlvr(resume, dir_);
   ASSERT_EQ(second.code, 0) << second.out;
   EXPECT_THAT(second.out, HasSubstr("resumed after step 2"));
   const fs::path a = dir_ / "runs" / "straight" / "checkpoints" / "step-00000004" / "model" / "model.safetensors";
@@ -131,7 +131,7 @@ TEST_F(TrainE2eTest, ResumeGivesTheSameParametersAsAStraightRun) {
 }
 
 TEST_F(TrainE2eTest, CorruptLatestCheckpointFallsBackToPreviousWithWarning) {
-  ASSERT_EQ(Run(Tiny("c", 4), dir_).code, 0);
+  ASSERT_EQ(RunRlvr(Tiny("c", 4), dir_).code, 0);
   const fs::path ckpt = dir_ / "runs" / "c" / "checkpoints";
   {
     std::fstream f(ckpt / "step-00000004" / "model" / "model.safetensors",
@@ -141,7 +141,7 @@ TEST_F(TrainE2eTest, CorruptLatestCheckpointFallsBackToPreviousWithWarning) {
   }
   std::vector<std::string> resume = Tiny("c", 5);
   resume.push_back("--resume");
-  Result r = Run(resume, dir_);
+  Result r = RunRlvr(resume, dir_);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("warning: skipping checkpoint"));
   EXPECT_THAT(r.out, HasSubstr("checksum does not match"));
@@ -205,7 +205,7 @@ TEST_F(TrainE2eTest, RemoteVerifierServiceLiveAndDown) {
   std::vector<std::string> live = Tiny("remote", 2);
   live.push_back("verifiers.math.use=remote");
   live.push_back("verifiers.math.target=127.0.0.1:" + port);
-  Result ok = Run(live, dir_);
+  Result ok = RunRlvr(live, dir_);
   kill(server, SIGTERM);
   waitpid(server, nullptr, 0);
   ASSERT_EQ(ok.code, 0) << ok.out;
@@ -218,7 +218,7 @@ TEST_F(TrainE2eTest, RemoteVerifierServiceLiveAndDown) {
   down.push_back("verifiers.math.target=127.0.0.1:" + port);
   down.push_back("verifiers.math.max_attempts=2");
   down.push_back("verifiers.math.attempt_timeout_s=2");
-  Result failed = Run(down, dir_);
+  Result failed = RunRlvr(down, dir_);
   EXPECT_NE(failed.code, 0);
   EXPECT_THAT(failed.out, HasSubstr("grading task"));
   EXPECT_FALSE(fs::exists(dir_ / "runs" / "down" / "summary.json"));
@@ -227,15 +227,15 @@ TEST_F(TrainE2eTest, RemoteVerifierServiceLiveAndDown) {
 TEST_F(TrainE2eTest, BadConfigNamesKeyAndFile) {
   fs::path cfg = dir_ / "bad.yaml";
   std::ofstream(cfg) << "learner:\n  lr: -1\n  stpes: 3\nrollout:\n  top_p: 2\n";
-  Result r = Run({"train", "--config", cfg.string()}, dir_);
+  Result r = RunRlvr({"train", "--config", cfg.string()}, dir_);
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.out, HasSubstr("bad.yaml: learner.lr: value -1 is outside"));
   EXPECT_THAT(r.out, HasSubstr("bad.yaml: learner.stpes: unknown key"));
   EXPECT_THAT(r.out, HasSubstr("bad.yaml: rollout.top_p"));
-  Result o = Run({"train", "learner.loss=nope"}, dir_);
+  Result o = RunRlvr({"train", "learner.loss=nope"}, dir_);
   EXPECT_EQ(o.code, 2);
   EXPECT_THAT(o.out, HasSubstr("the command line: learner.loss: unknown policy objective 'nope'"));
-  Result m = Run({"train", "--config", (dir_ / "missing.yaml").string()}, dir_);
+  Result m = RunRlvr({"train", "--config", (dir_ / "missing.yaml").string()}, dir_);
   EXPECT_EQ(m.code, 2);
   EXPECT_THAT(m.out, HasSubstr("missing.yaml: cannot open config file"));
 }
