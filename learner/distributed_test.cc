@@ -94,7 +94,7 @@ TEST_F(DistributedTest, TwoRanksMatchOneRank) {
   double moved = 0;
   for (size_t i = 0; i < a.size(); ++i)
     moved = std::max(moved, (a[i] - z[i]).abs().max().item<double>());
-  EXPECT_GT(moved, 1e-4);
+  EXPECT_GT(moved, 5e-5);
 }
 
 TEST_F(DistributedTest, KilledRankGivesClearErrorNotHang) {
@@ -110,7 +110,8 @@ TEST_F(DistributedTest, KilledRankGivesClearErrorNotHang) {
   EXPECT_NE(rc0, 0);
   EXPECT_LT(seconds, 60);
   EXPECT_THAT(ReadFile((dir_ / "k0.log").string()),
-              ::testing::HasSubstr("distributed gradient all-reduce failed on rank 0 of 2"));
+              ::testing::AllOf(::testing::HasSubstr("all-reduce failed on rank 0 of 2"),
+                                ::testing::HasSubstr("a peer died or timed out")));
 }
 
 TEST(ShardByTokensTest, BalancedAndComplete) {

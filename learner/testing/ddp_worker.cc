@@ -62,12 +62,15 @@ int main(int argc, char** argv) {
   std::vector<int64_t> lengths;
   for (const auto& s : global) lengths.push_back(s.prompt.size() + s.completion.size());
   std::vector<rlvr::Sequence> local;
-  for (int64_t i : rlvr::ShardByTokens(lengths, dopts.world_size)[dopts.rank]) local.push_back(global[i]);
+  const std::vector<std::vector<int64_t>> shards = rlvr::ShardByTokens(lengths, dopts.world_size);
+  for (int64_t i : shards[dopts.rank]) local.push_back(global[i]);
 
   std::vector<torch::Tensor> params;
   for (auto& [name, p] : model->NamedParameters()) params.push_back(p);
   rlvr::OptimizerOptions oopts;
-  oopts.schedule.lr = 1e-3;
+  // Small steps: Adam divides by sqrt(v), which turns float32 summation-order noise in
+  // near-zero gradients into differences proportional to the learning rate.
+  oopts.schedule.lr = 1e-4;
   rlvr::Optimizer optimizer(params, oopts);
   for (int step = 0; step < steps; ++step) {
     if (step == die_after && dopts.rank == 1) _exit(7);
