@@ -24,9 +24,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(const WorkerPoolO
     return absl::InvalidArgumentError("rollout.workers: at least one worker address is needed");
   }
   std::unique_ptr<WorkerPool> pool(new WorkerPool(options));
-  RolloutClientOptions client_options;
-  client_options.generate_deadline_s = options.generate_deadline_s;
-  client_options.update_deadline_s = options.update_deadline_s;
+  const RolloutClientOptions client_options = pool->ClientOptions();
   for (const std::string& target : options.targets) {
     auto worker = std::make_unique<Worker>();
     worker->target = target;
@@ -36,10 +34,23 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(const WorkerPoolO
   return pool;
 }
 
+RolloutClientOptions WorkerPool::ClientOptions() const {
+  RolloutClientOptions o;
+  o.generate_deadline_s = options_.generate_deadline_s;
+  o.update_deadline_s = options_.update_deadline_s;
+  o.status_deadline_s = 5;
+  return o;
+}
+
 void WorkerPool::ReviveWorkers() {
   for (auto& w : workers_) {
     if (w->up) continue;
-    if (!w->client->GetStatus().ok()) continue;
+    // A fresh channel: the old one may sit in reconnect backoff long after the worker
+    // came back.
+    absl::StatusOr<std::unique_ptr<RolloutClient>> fresh =
+        RolloutClient::Connect(w->target, ClientOptions());
+    if (!fresh.ok() || !(*fresh)->GetStatus().ok()) continue;
+    w->client = *std::move(fresh);
     if (version_ >= 0 && !w->client->UpdateWeights(version_, latest_).ok()) continue;
     w->up = true;
     ++stats_.rejoined_workers;

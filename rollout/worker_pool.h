@@ -28,6 +28,7 @@
 namespace rlvr {
 
 class RolloutClient;
+struct RolloutClientOptions;
 
 struct WorkerPoolOptions {
   std::vector<std::string> targets;  // "host:port" of each worker
@@ -65,6 +66,7 @@ class WorkerPool final : public Generator {
   // Probes down workers; a worker that answers gets the latest weights first.
   void ReviveWorkers();
   int LiveLocked() const;
+  RolloutClientOptions ClientOptions() const;
 
   WorkerPoolOptions options_;
   mutable std::mutex mu_;  // serialises calls and guards the fields below
