@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "cli/bench_util.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/model.h"
@@ -47,32 +48,9 @@ for batch in json.load(open(ids_path)):
 print(json.dumps(out))
 )";
 
-double GemmPeakFlops() {
-  torch::NoGradGuard no_grad;
-  const int64_t n = 1024;
-  torch::Tensor a = torch::randn({n, n}), b = torch::randn({n, n});
-  torch::Tensor c = torch::mm(a, b);
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    auto start = Clock::now();
-    for (int i = 0; i < 4; ++i) c = torch::mm(a, b);
-    double s = std::chrono::duration<double>(Clock::now() - start).count() / 4;
-    best = std::max(best, 2.0 * n * n * n / s);
-  }
-  return best;
-}
-
 absl::Status BenchLearner(int64_t seq_len, const std::vector<int64_t>& batch_sizes, int reps,
                           bool peer) {
-  ModelConfig config = BuiltinTinyConfig(32768);
-  config.hidden_size = 512;
-  config.intermediate_size = 1536;
-  config.num_hidden_layers = 10;
-  config.num_attention_heads = 8;
-  config.num_key_value_heads = 4;
-  config.head_dim = 64;
-  config.max_position_embeddings = 4096;
-  config.tie_word_embeddings = true;
+  const ModelConfig config = BenchModelConfig();
   RETURN_IF_ERROR(config.Validate("bench config"));
   ASSIGN_OR_RETURN(Transformer model, Transformer::RandomInit(config, 0, {.requires_grad = true}));
   const double params = static_cast<double>(config.NumParameters());
@@ -84,7 +62,7 @@ absl::Status BenchLearner(int64_t seq_len, const std::vector<int64_t>& batch_siz
       params - (config.tie_word_embeddings
                     ? 0.0
                     : static_cast<double>(config.vocab_size) * config.hidden_size);
-  const double peak = GemmPeakFlops();
+  const double peak = MeasureGemmPeakFlops();
 
   const fs::path dir = fs::temp_directory_path() / absl::StrCat("rlvr_bench_learner_", getpid());
   fs::create_directories(dir);

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cli/bench_util.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "rlvr/test_paths.h"
@@ -34,37 +35,6 @@ struct BenchFlags {
   std::string python = RLVR_PYTHON;
 };
 
-ModelConfig BenchConfig() {
-  ModelConfig c;
-  c.model_type = "qwen3";
-  c.vocab_size = 32768;
-  c.hidden_size = 512;
-  c.intermediate_size = 1536;
-  c.num_hidden_layers = 10;
-  c.num_attention_heads = 8;
-  c.num_key_value_heads = 4;
-  c.head_dim = 64;
-  c.max_position_embeddings = 1024;
-  c.qk_norm = true;
-  c.tie_word_embeddings = true;
-  return c;
-}
-
-double GemmPeakFlops() {
-  torch::InferenceMode guard;
-  const int64_t n = 2048;
-  torch::Tensor a = torch::randn({n, n}), b = torch::randn({n, n});
-  torch::mm(a, b);  // warm-up
-  double best = 0;
-  for (int i = 0; i < 5; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    torch::Tensor c = torch::mm(a, b);
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, 2.0 * n * n * n / secs);
-  }
-  return best;
-}
-
 // Matmul FLOPs per decoded token at context length `ctx`.
 double FlopsPerToken(const ModelConfig& c, double ctx) {
   const double h = c.hidden_size, q = c.num_attention_heads * c.head_dim,
@@ -75,7 +45,7 @@ double FlopsPerToken(const ModelConfig& c, double ctx) {
 }
 
 absl::Status Bench(const BenchFlags& f) {
-  const ModelConfig config = BenchConfig();
+  const ModelConfig config = BenchModelConfig();
   std::vector<int64_t> sizes, hf_sizes;
   for (absl::string_view s : absl::StrSplit(f.batch_sizes, ','))
     sizes.push_back(std::stoll(std::string(s)));
@@ -89,7 +59,7 @@ absl::Status Bench(const BenchFlags& f) {
     p.resize(f.prompt_len);
     for (auto& t : p) t = static_cast<int32_t>(rng() % config.vocab_size);
   }
-  const double peak = GemmPeakFlops();
+  const double peak = MeasureGemmPeakFlops();
   nlohmann::json out;
   out["model"] = {{"model_type", config.model_type},   {"parameters", config.NumParameters()},
                   {"hidden_size", config.hidden_size}, {"layers", config.num_hidden_layers},

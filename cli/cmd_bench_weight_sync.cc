@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "cli/bench_util.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/model.h"
@@ -36,13 +37,7 @@ double MemcpyBytesPerSecond(int64_t bytes) {
 }
 
 absl::Status BenchWeightSync(int64_t chunk_mb, int reps) {
-  ModelConfig config = BuiltinTinyConfig(32768);
-  config.hidden_size = 512;
-  config.intermediate_size = 1536;
-  config.num_hidden_layers = 10;
-  config.num_attention_heads = 8;
-  config.num_key_value_heads = 4;
-  config.head_dim = 64;
+  const ModelConfig config = BenchModelConfig();
   RETURN_IF_ERROR(config.Validate("bench config"));
   ASSIGN_OR_RETURN(Transformer policy, Transformer::RandomInit(config, 0, {}));
   ASSIGN_OR_RETURN(Transformer served, Transformer::RandomInit(config, 1, {}));
