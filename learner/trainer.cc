@@ -144,15 +144,6 @@ absl::StatusOr<int64_t> Trainer::Resume(std::vector<std::string>* warnings) {
   return step_;
 }
 
-absl::StatusOr<std::string> Trainer::SaveCheckpointNow() {
-  CheckpointMeta meta;
-  meta.step = step_;
-  meta.policy_version = version_;
-  meta.state = {{"tasks", tasks_.State()}};
-  meta.config_yaml = options_.config_yaml;
-  return SaveCheckpoint(options_.checkpoint, policy_, &optimizer_, meta);
-}
-
 absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
                           const std::atomic<bool>* stop) {
   const bool async = options_.max_staleness > 0;

@@ -112,7 +112,6 @@ class Trainer {
 
   int64_t step() const { return step_; }
   int64_t policy_version() const { return version_; }
-  absl::StatusOr<std::string> SaveCheckpointNow();
 
  private:
   struct Batch;
