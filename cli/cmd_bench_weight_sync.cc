@@ -2,6 +2,7 @@
 // worker as a chunked, checksummed gRPC stream on loopback, against this machine's
 // memory-copy bandwidth measured in the same run (JSON).
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <vector>
@@ -67,6 +68,8 @@ absl::Status BenchWeightSync(int64_t chunk_mb, int reps) {
   ASSIGN_OR_RETURN(EngineStatus status, client->GetStatus());
   server->Shutdown();
   const double memcpy_bw = MemcpyBytesPerSecond(bytes);
+  double load[1] = {0};
+  (void)getloadavg(load, 1);
   nlohmann::json report = {
       {"benchmark", "weight-sync"},
       {"transport", "grpc-loopback"},
@@ -78,6 +81,7 @@ absl::Status BenchWeightSync(int64_t chunk_mb, int reps) {
       {"memcpy_bytes_per_s", memcpy_bw},
       {"ratio_to_memcpy", (bytes * reps / total) / memcpy_bw},
       {"final_policy_version", status.policy_version},
+      {"load_average_1m", load[0]},
       {"goal_bytes_per_s", 1e9}};
   std::cout << report.dump(2) << "\n";
   return absl::OkStatus();

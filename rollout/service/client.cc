@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <torch/torch.h>
 
@@ -65,22 +66,42 @@ absl::Status RolloutClient::GenerateStream(const std::vector<GenerationRequest>&
 
 absl::Status RolloutClient::UpdateWeights(
     int64_t version, const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, impl_->options.update_deadline_s);
-  pb::UpdateWeightsResponse response;
-  std::unique_ptr<grpc::ClientWriter<pb::WeightChunk>> writer =
-      impl_->stub->UpdateWeights(&ctx, &response);
+  // Every tensor as contiguous CPU memory, checked before anything is sent.
+  std::vector<std::pair<torch::Tensor, std::string>> sources;  // tensor, dtype name
+  sources.reserve(tensors.size());
   for (const auto& [name, tensor] : tensors) {
     absl::StatusOr<std::string> dtype = rollout_internal::DtypeName(tensor.scalar_type());
     if (!dtype.ok()) {
-      ctx.TryCancel();
       return absl::InvalidArgumentError(
           absl::StrCat(name, ": ", std::string(dtype.status().message())));
     }
-    torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
-    const char* data = static_cast<const char*>(t.data_ptr());
+    sources.emplace_back(tensor.detach().to(torch::kCPU).contiguous(), *std::move(dtype));
+  }
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, impl_->options.update_deadline_s);
+  // The call goes through the generic stub so that each message is a ByteBuffer of two
+  // slices: the encoded chunk fields, then the tensor's own memory (no copy; the slice
+  // holds a reference to the tensor until gRPC has written it).
+  grpc::GenericStub generic(impl_->channel);
+  grpc::CompletionQueue cq;
+  const std::string method =
+      absl::StrCat("/", pb::RolloutService::service_full_name(), "/UpdateWeights");
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      generic.PrepareCall(&ctx, method, &cq);
+  // One operation in flight at a time; returns whether it succeeded.
+  auto await = [&cq]() {
+    void* tag = nullptr;
+    bool ok = false;
+    return cq.Next(&tag, &ok) && ok;
+  };
+  void* const kTag = reinterpret_cast<void*>(1);
+  call->StartCall(kTag);
+  bool open = await();
+  for (size_t i = 0; i < tensors.size() && open; ++i) {
+    const std::string& name = tensors[i].first;
+    const auto& [t, dtype] = sources[i];
+    char* data = static_cast<char*>(t.data_ptr());
     const int64_t total = static_cast<int64_t>(t.nbytes());
-    const uint32_t crc = rollout_internal::Crc32(data, total);
     int64_t offset = 0;
     do {
       pb::WeightChunk chunk;
@@ -88,19 +109,42 @@ absl::Status RolloutClient::UpdateWeights(
       chunk.set_name(name);
       chunk.set_offset(offset);
       if (offset == 0) {
-        chunk.set_dtype(*dtype);
+        chunk.set_dtype(dtype);
         for (int64_t d : t.sizes()) chunk.add_shape(d);
         chunk.set_total_bytes(total);
-        chunk.set_crc32(crc);
+        chunk.set_crc32(rollout_internal::Crc32(data, total));
       }
       const int64_t n = std::min(impl_->options.chunk_bytes, total - offset);
-      chunk.set_data(data + offset, n);
+      grpc::Slice slices[2] = {
+          grpc::Slice(rollout_internal::WeightChunkPrefix(chunk, n)),
+          grpc::Slice(
+              data + offset, n, [](void* held) { delete static_cast<torch::Tensor*>(held); },
+              new torch::Tensor(t))};
+      grpc::ByteBuffer message(slices, n > 0 ? 2 : 1);
       offset += n;
-      if (!writer->Write(chunk)) break;  // the server ended the call; Finish() says why
-    } while (offset < total);
+      call->Write(message, kTag);
+      open = await();  // false: the server ended the call; Finish() says why
+    } while (offset < total && open);
   }
-  writer->WritesDone();
-  return FromGrpc(writer->Finish());
+  if (open) {
+    call->WritesDone(kTag);
+    open = await();
+  }
+  grpc::ByteBuffer reply;
+  if (open) {
+    call->Read(&reply, kTag);
+    (void)await();  // false when the server answered with an error status
+  }
+  grpc::Status status;
+  call->Finish(&status, kTag);
+  (void)await();
+  call.reset();
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+  return FromGrpc(status);
 }
 
 absl::StatusOr<EngineStatus> RolloutClient::GetStatus() {

@@ -1,6 +1,6 @@
 #include "rollout/service/convert.h"
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <algorithm>
 
@@ -161,14 +161,20 @@ absl::StatusOr<std::string> DtypeName(torch::ScalarType dtype) {
 }
 
 uint32_t Crc32(const void* data, size_t size, uint32_t crc) {
-  const auto* bytes = static_cast<const Bytef*>(data);
-  while (size > 0) {
-    const uInt n = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
-    crc = static_cast<uint32_t>(crc32(crc, bytes, n));
-    bytes += n;
-    size -= n;
+  return libdeflate_crc32(crc, data, size);
+}
+
+std::string WeightChunkPrefix(const pb::WeightChunk& chunk, size_t data_size) {
+  std::string out = chunk.SerializeAsString();
+  constexpr uint8_t kDataKey = (8 << 3) | 2;  // field 8, length-delimited
+  out.push_back(static_cast<char>(kDataKey));
+  uint64_t n = data_size;
+  while (n >= 0x80) {  // base-128 varint, low groups first
+    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
   }
-  return crc;
+  out.push_back(static_cast<char>(n));
+  return out;
 }
 
 }  // namespace rlvr::rollout_internal

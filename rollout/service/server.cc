@@ -1,15 +1,23 @@
 #include "rollout/service/server.h"
 
+#include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
+#include <limits>
 #include <map>
+#include <utility>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "core/status_macros.h"
 #include "rollout.grpc.pb.h"
 #include "rollout/service/convert.h"
 
@@ -33,7 +41,248 @@ struct Stream {
   absl::Status status ABSL_GUARDED_BY(mu);
 };
 
-class Service final : public pb::RolloutService::Service {
+// Receive buffers kept from one weight update to the next, so that an update does not
+// page in fresh memory (the engine copies the received tensors into its model and keeps
+// no reference). Thread-safe.
+class BufferPool {
+ public:
+  std::map<std::string, torch::Tensor> Take() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(spare_, {});
+  }
+  void Return(std::map<std::string, torch::Tensor> buffers) {
+    absl::MutexLock lock(&mu_);
+    buffers.merge(spare_);
+    spare_ = std::move(buffers);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, torch::Tensor> spare_ ABSL_GUARDED_BY(mu_);
+};
+
+// The tensors of one UpdateWeights stream, assembled chunk by chunk: version, names,
+// offsets and sizes are checked, and each tensor's CRC-32 is computed on its bytes as
+// they are copied in. Not thread-safe.
+class WeightAssembly {
+ public:
+  // Copies the next n bytes of a chunk's data to dst; false when the message ends first.
+  using ReadFn = std::function<bool(char* dst, int64_t n)>;
+
+  explicit WeightAssembly(std::map<std::string, torch::Tensor> spare) : spare_(std::move(spare)) {}
+
+  // One chunk: `header` holds every field but data; `read` supplies its `size` data bytes.
+  absl::Status Add(const pb::WeightChunk& header, int64_t size, const ReadFn& read) {
+    RETURN_IF_ERROR(CheckNoUnknownFields(header));
+    if (version_ == -1) version_ = header.version();
+    if (header.version() != version_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("version: chunks carry both ", version_, " and ", header.version()));
+    }
+    if (header.name().empty()) return absl::InvalidArgumentError("name: empty tensor name");
+    auto it = partial_.find(header.name());
+    if (header.offset() == 0) {
+      if (it != partial_.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("name: tensor ", header.name(), " sent twice"));
+      }
+      ASSIGN_OR_RETURN(torch::Tensor tensor, Allocate(header));
+      it = partial_.emplace(header.name(), Partial{std::move(tensor), 0, 0, header.crc32()}).first;
+      order_.push_back(header.name());
+    } else if (it == partial_.end() || it->second.received != header.offset()) {
+      return absl::InvalidArgumentError(absl::StrCat("offset: unexpected offset ", header.offset(),
+                                                     " for tensor ", header.name()));
+    }
+    Partial& p = it->second;
+    const int64_t capacity = static_cast<int64_t>(p.tensor.nbytes());
+    if (p.received + size > capacity) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("data: too many bytes for tensor ", header.name()));
+    }
+    // Copy and checksum block by block, so the checksum reads bytes still in cache.
+    constexpr int64_t kBlock = int64_t{256} << 10;
+    char* dst = static_cast<char*>(p.tensor.data_ptr()) + p.received;
+    for (int64_t done = 0; done < size; done += kBlock) {
+      const int64_t n = std::min(kBlock, size - done);
+      if (!read(dst + done, n)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("data: chunk of tensor ", header.name(), " is truncated"));
+      }
+      p.crc = rollout_internal::Crc32(dst + done, n, p.crc);
+    }
+    p.received += size;
+    bytes_ += size;
+    if (p.received == capacity && p.crc != p.expected_crc) {
+      return absl::DataLossError(absl::StrCat("crc32: checksum mismatch for tensor ", header.name(),
+                                              "; weights not installed"));
+    }
+    return absl::OkStatus();
+  }
+
+  // After the last chunk: the tensors in arrival order, each complete and checked.
+  absl::StatusOr<std::vector<std::pair<std::string, torch::Tensor>>> Tensors() const {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    for (const std::string& name : order_) {
+      const Partial& p = partial_.at(name);
+      if (p.received != static_cast<int64_t>(p.tensor.nbytes())) {
+        return absl::InvalidArgumentError(absl::StrCat("data: tensor ", name, " incomplete (",
+                                                       p.received, " of ", p.tensor.nbytes(),
+                                                       " bytes)"));
+      }
+      out.emplace_back(name, p.tensor);
+    }
+    if (out.empty()) return absl::InvalidArgumentError("no tensors received");
+    return out;
+  }
+
+  int64_t version() const { return version_; }
+  int64_t bytes() const { return bytes_; }
+
+  // The receive buffers, for the next update.
+  std::map<std::string, torch::Tensor> TakeBuffers() {
+    std::map<std::string, torch::Tensor> out = std::move(spare_);
+    for (auto& [name, p] : partial_) out[name] = std::move(p.tensor);
+    partial_.clear();
+    return out;
+  }
+
+ private:
+  struct Partial {
+    torch::Tensor tensor;  // (shape) dtype, filled chunk by chunk
+    int64_t received = 0;
+    uint32_t crc = 0;
+    uint32_t expected_crc = 0;
+  };
+
+  absl::StatusOr<torch::Tensor> Allocate(const pb::WeightChunk& header) {
+    ASSIGN_OR_RETURN(torch::ScalarType dtype, rollout_internal::DtypeFromName(header.dtype()));
+    std::vector<int64_t> shape(header.shape().begin(), header.shape().end());
+    torch::Tensor tensor;
+    auto spare = spare_.find(header.name());
+    if (spare != spare_.end() && spare->second.scalar_type() == dtype &&
+        spare->second.sizes() == c10::IntArrayRef(shape)) {
+      tensor = std::move(spare->second);
+      spare_.erase(spare);
+    } else {
+      try {
+        tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+      } catch (const std::exception& e) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("shape: tensor ", header.name(), ": ", e.what()));
+      }
+    }
+    if (static_cast<int64_t>(tensor.nbytes()) != header.total_bytes()) {
+      return absl::InvalidArgumentError(absl::StrCat("total_bytes: tensor ", header.name(), " has ",
+                                                     tensor.nbytes(), " bytes, chunk says ",
+                                                     header.total_bytes()));
+    }
+    return tensor;
+  }
+
+  std::map<std::string, torch::Tensor> spare_;
+  std::map<std::string, Partial> partial_;
+  std::vector<std::string> order_;
+  int64_t version_ = -1;
+  int64_t bytes_ = 0;
+};
+
+// One UpdateWeights call. Each message is a WeightChunk whose non-data fields are parsed
+// with protobuf; its data bytes are read from the received slices straight into the
+// tensor being filled (no intermediate message). After the last chunk the tensors go to
+// the engine, which installs them between decode steps; that wait happens on the gRPC
+// callback thread, once per update. Deletes itself when gRPC is done with the call.
+class WeightReceiver final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
+ public:
+  WeightReceiver(Engine* engine, BufferPool* pool, grpc::ByteBuffer* response,
+                 const grpc::Status& auth)
+      : engine_(engine), pool_(pool), response_(response), assembly_(pool->Take()) {
+    if (!auth.ok()) {
+      Finish(auth);
+      return;
+    }
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client finished sending (or the call broke)
+      Finish(cancelled_ ? grpc::Status(grpc::StatusCode::CANCELLED, "cancelled") : Install());
+      return;
+    }
+    absl::Status s = Consume();
+    message_.Clear();
+    if (!s.ok()) {
+      Finish(ToGrpc(s));
+      return;
+    }
+    StartRead(&message_);
+  }
+
+  void OnCancel() override { cancelled_ = true; }
+
+  void OnDone() override {
+    pool_->Return(assembly_.TakeBuffers());
+    delete this;
+  }
+
+ private:
+  absl::Status Consume() {
+    grpc::ProtoBufferReader reader(&message_);
+    google::protobuf::io::CodedInputStream in(&reader);
+    in.SetTotalBytesLimit(std::numeric_limits<int>::max());
+    constexpr uint32_t kDataTag = (8 << 3) | 2;  // WeightChunk.data, length-delimited
+    const google::protobuf::Descriptor* descriptor = pb::WeightChunk::descriptor();
+    pb::WeightChunk header;
+    bool has_data = false;
+    while (const uint32_t tag = in.ReadTag()) {
+      if (tag == kDataTag && !has_data) {
+        uint32_t size = 0;
+        if (!in.ReadVarint32(&size)) break;
+        has_data = true;
+        RETURN_IF_ERROR(assembly_.Add(header, size, [&in](char* dst, int64_t n) {
+          return in.ReadRaw(dst, static_cast<int>(n));
+        }));
+        continue;
+      }
+      const google::protobuf::FieldDescriptor* field = descriptor->FindFieldByNumber(
+          google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag));
+      if (!google::protobuf::internal::WireFormat::ParseAndMergeField(tag, field, &header, &in)) {
+        break;
+      }
+    }
+    if (in.CurrentPosition() != static_cast<int>(message_.Length())) {
+      return absl::InvalidArgumentError("weight chunk: malformed message");
+    }
+    if (!has_data) return assembly_.Add(header, 0, [](char*, int64_t) { return true; });
+    return CheckNoUnknownFields(header);  // fields after the data
+  }
+
+  grpc::Status Install() {
+    absl::StatusOr<std::vector<std::pair<std::string, torch::Tensor>>> tensors =
+        assembly_.Tensors();
+    if (!tensors.ok()) return ToGrpc(tensors.status());
+    absl::Status s = engine_->UpdateWeights(assembly_.version(), *tensors);
+    if (!s.ok()) return ToGrpc(s);
+    pb::UpdateWeightsResponse response;
+    response.set_version(assembly_.version());
+    response.set_tensors(static_cast<int64_t>(tensors->size()));
+    response.set_bytes(assembly_.bytes());
+    grpc::Slice slice(response.SerializeAsString());
+    *response_ = grpc::ByteBuffer(&slice, 1);
+    return grpc::Status::OK;
+  }
+
+  Engine* const engine_;
+  BufferPool* const pool_;
+  grpc::ByteBuffer* const response_;
+  WeightAssembly assembly_;
+  grpc::ByteBuffer message_;
+  std::atomic<bool> cancelled_{false};
+};
+
+// Generate and GetStatus are synchronous handlers; UpdateWeights is a callback handler
+// on raw ByteBuffers so that chunk bytes go from gRPC's slices straight into tensors.
+class Service final
+    : public pb::RolloutService::WithRawCallbackMethod_UpdateWeights<pb::RolloutService::Service> {
  public:
   explicit Service(Engine* engine) : engine_(engine) {}
 
@@ -95,96 +344,9 @@ class Service final : public pb::RolloutService::Service {
     }
   }
 
-  grpc::Status UpdateWeights(grpc::ServerContext* ctx, grpc::ServerReader<pb::WeightChunk>* reader,
-                             pb::UpdateWeightsResponse* response) override {
-    struct Partial {
-      torch::Tensor tensor;  // (shape) dtype, filled chunk by chunk
-      int64_t received = 0;
-      uint32_t crc = 0;
-      uint32_t expected_crc = 0;
-    };
-    std::map<std::string, Partial> partial;
-    std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    int64_t version = -1;
-    int64_t bytes = 0;
-    pb::WeightChunk chunk;
-    while (reader->Read(&chunk)) {
-      absl::Status s = CheckNoUnknownFields(chunk);
-      if (!s.ok()) return ToGrpc(s);
-      if (version == -1) version = chunk.version();
-      if (chunk.version() != version) {
-        return grpc::Status(
-            grpc::StatusCode::INVALID_ARGUMENT,
-            absl::StrCat("version: chunks carry both ", version, " and ", chunk.version()));
-      }
-      if (chunk.name().empty()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "name: empty tensor name");
-      }
-      auto it = partial.find(chunk.name());
-      if (chunk.offset() == 0) {
-        if (it != partial.end()) {
-          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              absl::StrCat("name: tensor ", chunk.name(), " sent twice"));
-        }
-        absl::StatusOr<torch::ScalarType> dtype = rollout_internal::DtypeFromName(chunk.dtype());
-        if (!dtype.ok()) return ToGrpc(dtype.status());
-        std::vector<int64_t> shape(chunk.shape().begin(), chunk.shape().end());
-        Partial p;
-        try {
-          p.tensor = torch::empty(shape, torch::TensorOptions().dtype(*dtype));
-        } catch (const std::exception& e) {
-          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              absl::StrCat("shape: tensor ", chunk.name(), ": ", e.what()));
-        }
-        if (static_cast<int64_t>(p.tensor.nbytes()) != chunk.total_bytes()) {
-          return grpc::Status(
-              grpc::StatusCode::INVALID_ARGUMENT,
-              absl::StrCat("total_bytes: tensor ", chunk.name(), " has ", p.tensor.nbytes(),
-                           " bytes, chunk says ", chunk.total_bytes()));
-        }
-        p.expected_crc = chunk.crc32();
-        it = partial.emplace(chunk.name(), std::move(p)).first;
-      } else if (it == partial.end() || it->second.received != chunk.offset()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("offset: unexpected offset ", chunk.offset(),
-                                         " for tensor ", chunk.name()));
-      }
-      Partial& p = it->second;
-      const int64_t n = static_cast<int64_t>(chunk.data().size());
-      if (p.received + n > static_cast<int64_t>(p.tensor.nbytes())) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("data: too many bytes for tensor ", chunk.name()));
-      }
-      std::memcpy(static_cast<char*>(p.tensor.data_ptr()) + p.received, chunk.data().data(), n);
-      p.crc = rollout_internal::Crc32(chunk.data().data(), n, p.crc);
-      p.received += n;
-      bytes += n;
-      if (p.received == static_cast<int64_t>(p.tensor.nbytes())) {
-        if (p.crc != p.expected_crc) {
-          return grpc::Status(grpc::StatusCode::DATA_LOSS,
-                              absl::StrCat("crc32: checksum mismatch for tensor ", chunk.name(),
-                                           "; weights not installed"));
-        }
-        tensors.emplace_back(chunk.name(), p.tensor);
-      }
-      if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-    }
-    for (const auto& [name, p] : partial) {
-      if (p.received != static_cast<int64_t>(p.tensor.nbytes())) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("data: tensor ", name, " incomplete (", p.received, " of ",
-                                         p.tensor.nbytes(), " bytes)"));
-      }
-    }
-    if (tensors.empty()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no tensors received");
-    }
-    absl::Status s = engine_->UpdateWeights(version, tensors);
-    if (!s.ok()) return ToGrpc(s);
-    response->set_version(version);
-    response->set_tensors(static_cast<int64_t>(tensors.size()));
-    response->set_bytes(bytes);
-    return grpc::Status::OK;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* UpdateWeights(grpc::CallbackServerContext* ctx,
+                                                           grpc::ByteBuffer* response) override {
+    return new WeightReceiver(engine_, &buffers_, response, grpc::Status::OK);
   }
 
   grpc::Status GetStatus(grpc::ServerContext*, const pb::GetStatusRequest* request,
@@ -208,6 +370,7 @@ class Service final : public pb::RolloutService::Service {
 
  private:
   Engine* engine_;
+  BufferPool buffers_;
 };
 
 }  // namespace

@@ -5,12 +5,15 @@
 
 #include <thread>
 
+#include <zlib.h>
+
 #include <torch/torch.h>
 
 #include "gtest/gtest.h"
 #include "rollout.grpc.pb.h"
 #include "rollout/engine.h"
 #include "rollout/service/client.h"
+#include "rollout/service/convert.h"
 #include "rollout/service/server.h"
 
 namespace rlvr {
@@ -136,6 +139,59 @@ TEST_F(ServiceTest, UpdateWeightsWithChecksum) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS) << s.error_message();
   EXPECT_NE(s.error_message().find("model.norm.weight"), std::string::npos);
   EXPECT_EQ(client_->GetStatus()->policy_version, 3);
+}
+
+TEST_F(ServiceTest, RepeatedUpdatesReuseNoStaleBytes) {
+  // The server reuses its receive buffers between updates: every update must still
+  // install exactly the bytes sent.
+  for (uint64_t seed : {7, 8, 7}) {
+    auto next = Transformer::RandomInit(Tiny(), seed, {});
+    ASSERT_TRUE(next.ok());
+    ASSERT_TRUE(
+        client_->UpdateWeights(static_cast<int64_t>(seed) + 10, next->NamedParameters()).ok());
+    auto after = client_->Generate({Greedy({4, 5, 6}, 6)});
+    ASSERT_TRUE(after.ok());
+    auto expected = Engine::Create(std::move(*next), std::nullopt, {});
+    EXPECT_EQ((*after)[0].token_ids, (*(*expected)->Generate({Greedy({4, 5, 6}, 6)}))[0].token_ids)
+        << "seed " << seed;
+  }
+}
+
+TEST(WeightWireTest, Crc32IsZlibs) {
+  std::string bytes(3 << 20, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 + i / 7);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{4097}, bytes.size()}) {
+    const auto* data = reinterpret_cast<const Bytef*>(bytes.data());
+    EXPECT_EQ(rollout_internal::Crc32(bytes.data(), n), crc32(0, data, static_cast<uInt>(n))) << n;
+  }
+  // Chained over pieces, as the server computes it.
+  EXPECT_EQ(
+      rollout_internal::Crc32(bytes.data() + 100, 900, rollout_internal::Crc32(bytes.data(), 100)),
+      rollout_internal::Crc32(bytes.data(), 1000));
+}
+
+TEST(WeightWireTest, PrefixPlusDataIsTheProtobufMessage) {
+  for (size_t n : {size_t{0}, size_t{5}, size_t{127}, size_t{128}, size_t{300000}}) {
+    pb::WeightChunk chunk;
+    chunk.set_version(12);
+    chunk.set_name("model.layers.0.mlp.up_proj.weight");
+    chunk.set_dtype("bfloat16");
+    chunk.add_shape(3);
+    chunk.add_shape(7);
+    chunk.set_total_bytes(42);
+    chunk.set_crc32(0xdeadbeef);
+    chunk.set_offset(1 << 20);
+    const std::string data(n, 'x');
+    const std::string wire = rollout_internal::WeightChunkPrefix(chunk, n) + data;
+    pb::WeightChunk full = chunk;
+    full.set_data(data);
+    // proto3 leaves an empty bytes field out; the prefix always carries it.
+    if (n > 0) EXPECT_EQ(wire, full.SerializeAsString()) << n;
+    pb::WeightChunk parsed;
+    ASSERT_TRUE(parsed.ParseFromString(wire));
+    EXPECT_EQ(parsed.data(), data);
+    EXPECT_EQ(parsed.name(), chunk.name());
+  }
 }
 
 TEST_F(ServiceTest, StatusAndHealth) {
