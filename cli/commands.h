@@ -28,6 +28,7 @@ void AddBenchTokenizer(CLI::App& bench);
 void AddBenchLearner(CLI::App& bench);
 void AddBenchWeightSync(CLI::App& bench);
 void AddBenchRollout(CLI::App& bench);
+void AddBenchE2eTrl(CLI::App& bench);
 
 }  // namespace rlvr::cli
 

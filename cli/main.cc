@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   rlvr::cli::AddBenchLearner(*bench);
   rlvr::cli::AddBenchWeightSync(*bench);
   rlvr::cli::AddBenchRollout(*bench);
+  rlvr::cli::AddBenchE2eTrl(*bench);
 
   try {
     app.parse(argc, argv);
