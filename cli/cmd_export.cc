@@ -1,4 +1,5 @@
 // `rlvr export hf`: a checkpoint's policy as a directory transformers loads.
+// `rlvr export dashboard`: a run's static HTML dashboard.
 #include <filesystem>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 #include "core/model.h"
 #include "core/status_macros.h"
 #include "core/tokenizer.h"
+#include "eval/dashboard.h"
 #include "learner/checkpoint.h"
 
 namespace rlvr::cli {
@@ -44,6 +46,21 @@ absl::Status ExportHf(const std::string& checkpoint, const std::string& out,
   return absl::OkStatus();
 }
 
+absl::Status ExportDashboard(const std::string& run, const std::string& out) {
+  ASSIGN_OR_RETURN(DashboardReport report,
+                   WriteDashboard({.run_dir = run,
+                                   .out_dir = out.empty() ? (fs::path(run) / "dashboard").string()
+                                                          : out}));
+  for (const std::string& w : report.warnings) std::cerr << "rlvr export dashboard: " << w << "\n";
+  std::cout << "wrote " << report.path << " (" << report.charts_with_data << " of "
+            << report.charts << " charts with data"
+            << (report.warnings.empty() ? ""
+                                        : absl::StrCat("; ", report.warnings.size(),
+                                                       " problem(s) in the run, listed above"))
+            << ")\n";
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddExportCommand(CLI::App& app) {
@@ -60,6 +77,17 @@ void AddExportCommand(CLI::App& app) {
                  "Tokenizer to write beside the model: builtin (default), a path, or \"\"");
   hf->callback([=] {
     int rc = ReportStatus("export hf", ExportHf(*checkpoint, *out, *tokenizer));
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+
+  CLI::App* dash = exp->add_subcommand(
+      "dashboard", "Write a run's static HTML dashboard (one self-contained index.html)");
+  auto run = std::make_shared<std::string>();
+  auto dash_out = std::make_shared<std::string>();
+  dash->add_option("--run", *run, "The run directory, e.g. runs/quickstart")->required();
+  dash->add_option("--out", *dash_out, "Output directory (default: <run>/dashboard)");
+  dash->callback([=] {
+    int rc = ReportStatus("export dashboard", ExportDashboard(*run, *dash_out));
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

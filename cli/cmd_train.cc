@@ -14,7 +14,9 @@
 #include "cli/train_setup.h"
 #include "core/model.h"
 #include "core/status_macros.h"
+#include "eval/dashboard.h"
 #include "eval/evaluate.h"
+#include "eval/metrics_sink.h"
 #include "learner/distributed.h"
 #include "learner/optim.h"
 #include "learner/sft.h"
@@ -48,9 +50,42 @@ void Progress(const std::string& line, bool final) {
 
 absl::Status AppendJsonl(const fs::path& path, const nlohmann::json& record) {
   std::ofstream out(path, std::ios::app);
-  out << record.dump() << "\n";
+  out << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   if (!out) return absl::InternalError(absl::StrCat(path.string(), ": cannot write"));
   return absl::OkStatus();
+}
+
+// Evaluation scalars, the completion-length histogram and the kept samples.
+absl::Status ExportEval(MetricsSink* sink, int64_t step, const EvalResult& r) {
+  if (sink == nullptr) return absl::OkStatus();
+  ScalarRecord record{"eval", step, {{"pass_at_1", r.pass_at_1},
+                                     {"mean_reward", r.mean_reward},
+                                     {"mean_completion_tokens", r.mean_completion_tokens},
+                                     {"truncation_rate", r.truncation_rate},
+                                     {"correct_per_million_tokens", r.correct_per_million_tokens}}};
+  for (const auto& [k, v] : r.pass_at_k) {
+    if (k > 1) record.values.push_back({absl::StrCat("pass_at_", k), v});
+  }
+  RETURN_IF_ERROR(sink->AddScalars(record));
+  RETURN_IF_ERROR(sink->AddHistogram(step, "eval/completion_tokens", r.completion_tokens));
+  std::vector<TextSample> samples;
+  for (const EvalSample& s : r.samples_kept) {
+    samples.push_back({s.task_id, s.prompt, s.completion, s.verdict, s.reward});
+  }
+  return sink->AddSamples(step, "eval/samples", samples);
+}
+
+// Rewrites run_dir/dashboard/index.html; problems reading the run are warnings.
+void RefreshDashboard(const TrainSetup& setup, bool final) {
+  if (!setup.dashboard) return;
+  absl::StatusOr<DashboardReport> report =
+      WriteDashboard({.run_dir = setup.run_dir,
+                      .out_dir = (fs::path(setup.run_dir) / "dashboard").string()});
+  if (!report.ok()) {
+    std::cerr << "rlvr train: dashboard: " << report.status().message() << "\n";
+  } else if (final) {
+    for (const std::string& w : report->warnings) std::cerr << "rlvr train: dashboard: " << w << "\n";
+  }
 }
 
 absl::StatusOr<EvalResult> RunEval(Generator& generator, const TrainSetup& setup,
@@ -66,7 +101,7 @@ absl::StatusOr<EvalResult> RunEval(Generator& generator, const TrainSetup& setup
 }
 
 absl::Status RunSft(TrainSetup& setup, Transformer& policy, DataParallel* dp,
-                    const fs::path& run_dir) {
+                    MetricsSink* sink) {
   if (setup.sft.steps <= 0) return absl::OkStatus();
   std::vector<torch::Tensor> params;
   for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);
@@ -86,9 +121,11 @@ absl::Status RunSft(TrainSetup& setup, Transformer& policy, DataParallel* dp,
                              stats.loss, stats.lr,
                              Eta(elapsed / (step + 1) * (setup.sft.steps - step - 1))),
              step + 1 == setup.sft.steps);
-    RETURN_IF_ERROR(AppendJsonl(run_dir / "metrics.jsonl",
-                                {{"phase", "sft"}, {"step", step + 1}, {"loss", stats.loss},
-                                 {"lr", stats.lr}, {"grad_norm", stats.grad_norm}}));
+    if (sink != nullptr) {
+      RETURN_IF_ERROR(sink->AddScalars(
+          {"sft", step + 1,
+           {{"loss", stats.loss}, {"lr", stats.lr}, {"grad_norm", stats.grad_norm}}}));
+    }
   }
   return absl::OkStatus();
 }
@@ -126,7 +163,18 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
         setup->trainer.checkpoint.root,
         " already holds checkpoints: pass --resume to continue, or choose another run.name"));
   }
-  if (!have_checkpoint) RETURN_IF_ERROR(RunSft(*setup, policy, dp.get(), run_dir));
+  // Exporters (rank 0 only): JSONL always, CSV, TensorBoard and Prometheus by config.
+  std::unique_ptr<MetricsSink> sink;
+  if (rank0) {
+    ASSIGN_OR_RETURN(RunSinks sinks, OpenRunSinks(setup->exporters));
+    sink = std::move(sinks.sink);
+    if (sinks.prometheus_port > 0) {
+      std::cerr << "rlvr train: Prometheus metrics at http://"
+                << setup->exporters.prometheus_address << ":" << sinks.prometheus_port
+                << "/metrics\n";
+    }
+  }
+  if (!have_checkpoint) RETURN_IF_ERROR(RunSft(*setup, policy, dp.get(), sink.get()));
   if (g_stop) return absl::CancelledError("interrupted during SFT");
 
   // Rollouts: the in-process engine on a copy of the policy, or remote workers that
@@ -159,6 +207,7 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
     ASSIGN_OR_RETURN(EvalResult before, RunEval(*engine, *setup, "after SFT, before GRPO"));
     summary["eval_before"] = before.ToJson();
     RETURN_IF_ERROR(AppendJsonl(run_dir / "eval.jsonl", {{"step", 0}, {"eval", before.ToJson()}}));
+    RETURN_IF_ERROR(ExportEval(sink.get(), 0, before));
   }
   int64_t tokens_generated = 0;
   const auto rl_start = std::chrono::steady_clock::now();
@@ -174,33 +223,39 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
                                  r.tokens_per_second, r.staleness_mean,
                                  Eta(elapsed / done * (setup->trainer.steps - r.step))),
                  r.step == setup->trainer.steps);
-        nlohmann::json m = {{"phase", "grpo"},
-                            {"step", r.step},
-                            {"policy_version", r.policy_version},
+        if (!rank0) return;
+        ScalarRecord m{"grpo",
+                       r.step,
+                       {{"policy_version", static_cast<double>(r.policy_version)},
                             {"reward", r.grpo.reward_mean},
-                            {"pass_rate", r.pass_rate},
-                            {"loss", r.grpo.loss_value},
-                            {"kl", r.grpo.loss.kl_mean},
-                            {"entropy", r.grpo.loss.entropy_mean},
-                            {"clip_frac_high", r.grpo.loss.clip_frac_high},
-                            {"clip_frac_low", r.grpo.loss.clip_frac_low},
-                            {"grad_norm", r.grpo.grad_norm},
-                            {"lr", r.grpo.lr},
-                            {"zero_variance_groups", r.grpo.zero_variance_groups},
-                            {"response_length", r.mean_completion_tokens},
-                            {"truncated_rate", r.truncated_rate},
-                            {"tokens_per_second", r.tokens_per_second},
-                            {"staleness", r.staleness_mean},
-                            {"stale_dropped", r.stale_dropped},
-                            {"generation_seconds", r.generation_seconds},
-                            {"train_seconds", r.train_seconds},
-                            {"step_seconds", r.step_seconds}};
-        if (rank0) (void)AppendJsonl(run_dir / "metrics.jsonl", m);
+                        {"pass_rate", r.pass_rate},
+                        {"loss", r.grpo.loss_value},
+                        {"kl", r.grpo.loss.kl_mean},
+                        {"entropy", r.grpo.loss.entropy_mean},
+                        {"clip_frac_high", r.grpo.loss.clip_frac_high},
+                        {"clip_frac_low", r.grpo.loss.clip_frac_low},
+                        {"grad_norm", r.grpo.grad_norm},
+                        {"lr", r.grpo.lr},
+                        {"zero_variance_groups", static_cast<double>(r.grpo.zero_variance_groups)},
+                        {"response_length", r.mean_completion_tokens},
+                        {"truncated_rate", r.truncated_rate},
+                        {"tokens_per_second", r.tokens_per_second},
+                        {"staleness", r.staleness_mean},
+                        {"stale_dropped", static_cast<double>(r.stale_dropped)},
+                        {"generation_seconds", r.generation_seconds},
+                        {"train_seconds", r.train_seconds},
+                        {"step_seconds", r.step_seconds}}};
+        absl::Status written = sink->AddScalars(m);
+        if (!written.ok()) std::cerr << "rlvr train: metrics: " << written.message() << "\n";
+        if (setup->trainer.checkpoint_every > 0 && r.step % setup->trainer.checkpoint_every == 0) {
+          RefreshDashboard(*setup, false);
+        }
       },
       &g_stop));
   if (g_stop) {
     std::cerr << "\nrlvr train: interrupted; checkpoint saved at step " << trainer.step()
               << " (continue with --resume)\n";
+    if (rank0) RefreshDashboard(*setup, false);
     return absl::OkStatus();
   }
   if (rank0 && !setup->eval_tasks.empty()) {
@@ -208,6 +263,7 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
     summary["eval_after"] = after.ToJson();
     RETURN_IF_ERROR(
         AppendJsonl(run_dir / "eval.jsonl", {{"step", trainer.step()}, {"eval", after.ToJson()}}));
+    RETURN_IF_ERROR(ExportEval(sink.get(), trainer.step(), after));
   }
   if (!rank0) return absl::OkStatus();
   const double wall =
@@ -221,8 +277,10 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
   }
   {
     std::ofstream out(run_dir / "summary.json");
-    out << summary.dump(2) << "\n";
+    out << summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
+  if (sink != nullptr) RETURN_IF_ERROR(sink->Flush());
+  RefreshDashboard(*setup, true);
   std::cout << "run " << setup->run_name << ": " << trainer.step() << " GRPO steps in "
             << absl::StrFormat("%.0f s", wall);
   if (summary.contains("pass_at_1_before")) {

@@ -15,6 +15,7 @@ void AddDataCommand(CLI::App& app);
 void AddGradeCommand(CLI::App& app);
 void AddTrainCommand(CLI::App& app);
 void AddExportCommand(CLI::App& app);
+void AddEvalCommand(CLI::App& app);
 void AddSftCommand(CLI::App& app);
 void AddTokenizeCommand(CLI::App& app);
 void AddGenerateCommand(CLI::App& app);

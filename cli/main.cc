@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   rlvr::cli::AddGradeCommand(app);
   rlvr::cli::AddTrainCommand(app);
   rlvr::cli::AddExportCommand(app);
+  rlvr::cli::AddEvalCommand(app);
   rlvr::cli::AddSftCommand(app);
   rlvr::cli::AddTokenizeCommand(app);
   rlvr::cli::AddGenerateCommand(app);

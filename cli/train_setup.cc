@@ -155,6 +155,14 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   // eval
   r.Read("eval.n", &setup->eval.n, {.min = 1});
   r.Read("eval.temperature", &setup->eval.sampling.temperature, {.min = 0});
+  // export
+  int prometheus_port = 0;
+  r.Read("export.tensorboard", &setup->exporters.tensorboard);
+  r.Read("export.csv", &setup->exporters.csv);
+  r.Read("export.dashboard", &setup->dashboard);
+  r.Read("export.prometheus_port", &prometheus_port, {.min = 0, .max = 65535});
+  r.Read("export.prometheus_address", &setup->exporters.prometheus_address);
+  setup->exporters.prometheus_port = prometheus_port == 0 ? -1 : prometheus_port;
   // verifiers: per task-verifier name, which registered verifier to use and its config.
   nlohmann::json verifier_configs = nlohmann::json::object();
   r.ReadJson("verifiers", &verifier_configs);
@@ -195,6 +203,8 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   setup->eval.sampling.seed = setup->seed + 17;
   setup->trainer.sampling.seed = setup->seed;
   setup->run_dir = (std::filesystem::path(run_dir) / setup->run_name).string();
+  setup->exporters.dir = setup->run_dir;
+  setup->exporters.run_name = setup->run_name;
   setup->trainer.checkpoint.root = setup->run_dir + "/checkpoints";
   setup->config_yaml = config.ToYaml();
   setup->trainer.config_yaml = setup->config_yaml;

@@ -14,6 +14,7 @@
 #include "envs/task.h"
 #include "envs/template.h"
 #include "eval/evaluate.h"
+#include "eval/metrics_sink.h"
 #include "learner/batch.h"
 #include "learner/distributed.h"
 #include "learner/optim.h"
@@ -51,6 +52,10 @@ struct TrainSetup {
   std::vector<std::string> rollout_workers;
   EvalOptions eval;
   DistributedOptions distributed;
+  // `export:`: metrics exporters under run_dir (JSONL always; CSV, TensorBoard,
+  // Prometheus) and the static dashboard at run_dir/dashboard/index.html.
+  ExportOptions exporters;
+  bool dashboard = true;
 };
 
 absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config);

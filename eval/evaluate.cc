@@ -1,10 +1,13 @@
 #include "eval/evaluate.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
 
@@ -18,20 +21,70 @@ double PassAtK(int64_t n, int64_t c, int64_t k) {
   return 1.0 - prod;
 }
 
+namespace {
+
+std::string GroupName(const nlohmann::json& v) {
+  if (v.is_null()) return "";
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+nlohmann::json GroupsJson(const std::map<std::string, EvalGroup>& groups) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [name, g] : groups) {
+    out[name.empty() ? "(none)" : name] = {{"tasks", g.tasks},
+                                           {"samples", g.samples},
+                                           {"pass_at_1", g.pass_at_1},
+                                           {"mean_reward", g.mean_reward}};
+  }
+  return out;
+}
+
+// Nearest-rank percentile of sorted values.
+double Percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(q * sorted.size()));
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+}  // namespace
+
+std::string MajorityKey(const Reward& reward, const std::string& completion) {
+  if (reward.verdict == "no_answer") return "";
+  for (const char* field : {"normalized", "extracted"}) {
+    auto it = reward.details.find(field);
+    if (it != reward.details.end() && it->is_string() && !it->get<std::string>().empty()) {
+      return it->get<std::string>();
+    }
+  }
+  return std::string(absl::StripAsciiWhitespace(completion));
+}
+
 nlohmann::json EvalResult::ToJson() const {
   nlohmann::json pass_k = nlohmann::json::object();
   for (const auto& [k, v] : pass_at_k) pass_k[std::to_string(k)] = v;
+  nlohmann::json maj_k = nlohmann::json::object();
+  for (const auto& [k, v] : maj_at_k) maj_k[std::to_string(k)] = v;
   nlohmann::json kept = nlohmann::json::array();
   for (const EvalSample& s : samples_kept) {
-    kept.push_back({{"task_id", s.task_id}, {"prompt", s.prompt}, {"completion", s.completion},
-                    {"verdict", s.verdict}, {"reward", s.reward}});
+    kept.push_back({{"task_id", s.task_id},
+                    {"prompt", s.prompt},
+                    {"completion", s.completion},
+                    {"verdict", s.verdict},
+                    {"reward", s.reward}});
   }
   return {{"tasks", tasks},
           {"samples", samples},
           {"pass_at_1", pass_at_1},
           {"pass_at_k", pass_k},
+          {"maj_at_k", maj_k},
           {"mean_reward", mean_reward},
           {"mean_completion_tokens", mean_completion_tokens},
+          {"completion_tokens_p50", completion_tokens_p50},
+          {"completion_tokens_p90", completion_tokens_p90},
+          {"completion_tokens_max", completion_tokens_max},
+          {"by_source", GroupsJson(by_source)},
+          {"by_difficulty", GroupsJson(by_difficulty)},
+          {"correct_per_task", correct_per_task},
           {"truncation_rate", truncation_rate},
           {"generated_tokens", generated_tokens},
           {"correct_per_million_tokens", correct_per_million_tokens},
@@ -108,6 +161,71 @@ absl::StatusOr<EvalResult> Evaluate(Generator& generator, const Tokenizer& token
     result.pass_at_k[k] = tasks.empty() ? 0 : sum / tasks.size();
   }
   result.pass_at_1 = result.pass_at_k[1];
+  result.correct_per_task = correct;
+
+  // maj@k: votes of each task's samples in sample order.
+  std::vector<std::vector<size_t>> by_task(tasks.size());
+  for (size_t i = 0; i < completions.size(); ++i)
+    by_task[completions[i].request_index].push_back(i);
+  for (auto& v : by_task) {
+    std::sort(v.begin(), v.end(), [&](size_t a, size_t b) {
+      return completions[a].sample_index < completions[b].sample_index;
+    });
+  }
+  for (int64_t k = 1; k <= options.n; k *= 2) {
+    int64_t wins = 0;
+    for (const std::vector<size_t>& samples : by_task) {
+      std::map<std::string, std::pair<int64_t, size_t>> votes;  // key -> (count, first position)
+      std::map<std::string, bool> key_correct;
+      for (size_t j = 0; j < samples.size() && static_cast<int64_t>(j) < k; ++j) {
+        const size_t i = samples[j];
+        const std::string key = MajorityKey(rewards[i], completions[i].text);
+        if (key.empty()) continue;
+        auto [it, fresh] = votes.try_emplace(key, 0, j);
+        it->second.first++;
+        key_correct[key] = key_correct[key] || rewards[i].score >= 1.0;
+      }
+      const std::string* best = nullptr;
+      std::pair<int64_t, size_t> best_vote{0, 0};
+      for (const auto& [key, vote] : votes) {
+        if (!best || vote.first > best_vote.first ||
+            (vote.first == best_vote.first && vote.second < best_vote.second)) {
+          best = &key;
+          best_vote = vote;
+        }
+      }
+      wins += best != nullptr && key_correct[*best];
+    }
+    result.maj_at_k[k] = tasks.empty() ? 0 : static_cast<double>(wins) / tasks.size();
+  }
+
+  // Breakdowns by source and difficulty.
+  for (auto* field : {"source", "difficulty"}) {
+    std::map<std::string, EvalGroup>& groups =
+        std::string(field) == "source" ? result.by_source : result.by_difficulty;
+    std::map<std::string, double> reward_sums;
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      const std::string name = GroupName(tasks[t].metadata.value(field, nlohmann::json()));
+      EvalGroup& g = groups[name];
+      g.tasks++;
+      g.samples += static_cast<int64_t>(by_task[t].size());
+      g.pass_at_1 += options.n > 0 ? static_cast<double>(correct[t]) / options.n : 0;
+      for (size_t i : by_task[t]) reward_sums[name] += rewards[i].score;
+    }
+    for (auto& [name, g] : groups) {
+      g.pass_at_1 /= g.tasks;
+      g.mean_reward = g.samples > 0 ? reward_sums[name] / g.samples : 0;
+    }
+  }
+
+  for (const Completion& c : completions) {
+    result.completion_tokens.push_back(static_cast<double>(c.token_ids.size()));
+  }
+  std::vector<double> sorted = result.completion_tokens;
+  std::sort(sorted.begin(), sorted.end());
+  result.completion_tokens_p50 = Percentile(sorted, 0.5);
+  result.completion_tokens_p90 = Percentile(sorted, 0.9);
+  result.completion_tokens_max = sorted.empty() ? 0 : static_cast<int64_t>(sorted.back());
   if (result.samples > 0) {
     result.mean_reward = reward_sum / result.samples;
     result.mean_completion_tokens = static_cast<double>(result.generated_tokens) / result.samples;
@@ -116,8 +234,7 @@ absl::StatusOr<EvalResult> Evaluate(Generator& generator, const Tokenizer& token
   if (result.generated_tokens > 0) {
     result.correct_per_million_tokens = total_correct * 1e6 / result.generated_tokens;
   }
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 
