@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,7 @@
 #include "core/model.h"
 #include "core/status_macros.h"
 #include "envs/dataset.h"
+#include "eval/dashboard.h"
 #include "eval/evaluate.h"
 #include "learner/checkpoint.h"
 #include "rollout/engine.h"
@@ -264,6 +266,16 @@ absl::Status RunEvalCommand(const EvalFlags& flags) {
     rows.push_back({t, std::move(result)});
   }
   PrintTable(rows);
+  // The run's dashboard shows the new results in its evaluation table.
+  std::set<std::string> runs;
+  for (const Target& t : targets) {
+    if (!t.run_dir.empty() && flags.out.empty()) runs.insert(t.run_dir);
+  }
+  for (const std::string& run : runs) {
+    absl::StatusOr<DashboardReport> report =
+        WriteDashboard({.run_dir = run, .out_dir = (fs::path(run) / "dashboard").string()});
+    if (report.ok()) std::cerr << "rlvr eval: updated " << report->path << "\n";
+  }
   return absl::OkStatus();
 }
 

@@ -47,13 +47,13 @@ absl::Status ExportHf(const std::string& checkpoint, const std::string& out,
 }
 
 absl::Status ExportDashboard(const std::string& run, const std::string& out) {
-  ASSIGN_OR_RETURN(DashboardReport report,
-                   WriteDashboard({.run_dir = run,
-                                   .out_dir = out.empty() ? (fs::path(run) / "dashboard").string()
-                                                          : out}));
+  ASSIGN_OR_RETURN(
+      DashboardReport report,
+      WriteDashboard(
+          {.run_dir = run, .out_dir = out.empty() ? (fs::path(run) / "dashboard").string() : out}));
   for (const std::string& w : report.warnings) std::cerr << "rlvr export dashboard: " << w << "\n";
-  std::cout << "wrote " << report.path << " (" << report.charts_with_data << " of "
-            << report.charts << " charts with data"
+  std::cout << "wrote " << report.path << " (" << report.charts_with_data << " of " << report.charts
+            << " charts with data"
             << (report.warnings.empty() ? ""
                                         : absl::StrCat("; ", report.warnings.size(),
                                                        " problem(s) in the run, listed above"))

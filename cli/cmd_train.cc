@@ -58,11 +58,13 @@ absl::Status AppendJsonl(const fs::path& path, const nlohmann::json& record) {
 // Evaluation scalars, the completion-length histogram and the kept samples.
 absl::Status ExportEval(MetricsSink* sink, int64_t step, const EvalResult& r) {
   if (sink == nullptr) return absl::OkStatus();
-  ScalarRecord record{"eval", step, {{"pass_at_1", r.pass_at_1},
-                                     {"mean_reward", r.mean_reward},
-                                     {"mean_completion_tokens", r.mean_completion_tokens},
-                                     {"truncation_rate", r.truncation_rate},
-                                     {"correct_per_million_tokens", r.correct_per_million_tokens}}};
+  ScalarRecord record{"eval",
+                      step,
+                      {{"pass_at_1", r.pass_at_1},
+                       {"mean_reward", r.mean_reward},
+                       {"mean_completion_tokens", r.mean_completion_tokens},
+                       {"truncation_rate", r.truncation_rate},
+                       {"correct_per_million_tokens", r.correct_per_million_tokens}}};
   for (const auto& [k, v] : r.pass_at_k) {
     if (k > 1) record.values.push_back({absl::StrCat("pass_at_", k), v});
   }
@@ -78,13 +80,13 @@ absl::Status ExportEval(MetricsSink* sink, int64_t step, const EvalResult& r) {
 // Rewrites run_dir/dashboard/index.html; problems reading the run are warnings.
 void RefreshDashboard(const TrainSetup& setup, bool final) {
   if (!setup.dashboard) return;
-  absl::StatusOr<DashboardReport> report =
-      WriteDashboard({.run_dir = setup.run_dir,
-                      .out_dir = (fs::path(setup.run_dir) / "dashboard").string()});
+  absl::StatusOr<DashboardReport> report = WriteDashboard(
+      {.run_dir = setup.run_dir, .out_dir = (fs::path(setup.run_dir) / "dashboard").string()});
   if (!report.ok()) {
     std::cerr << "rlvr train: dashboard: " << report.status().message() << "\n";
   } else if (final) {
-    for (const std::string& w : report->warnings) std::cerr << "rlvr train: dashboard: " << w << "\n";
+    for (const std::string& w : report->warnings)
+      std::cerr << "rlvr train: dashboard: " << w << "\n";
   }
 }
 
@@ -100,8 +102,7 @@ absl::StatusOr<EvalResult> RunEval(Generator& generator, const TrainSetup& setup
   return r;
 }
 
-absl::Status RunSft(TrainSetup& setup, Transformer& policy, DataParallel* dp,
-                    MetricsSink* sink) {
+absl::Status RunSft(TrainSetup& setup, Transformer& policy, DataParallel* dp, MetricsSink* sink) {
   if (setup.sft.steps <= 0) return absl::OkStatus();
   std::vector<torch::Tensor> params;
   for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);
@@ -123,7 +124,8 @@ absl::Status RunSft(TrainSetup& setup, Transformer& policy, DataParallel* dp,
              step + 1 == setup.sft.steps);
     if (sink != nullptr) {
       RETURN_IF_ERROR(sink->AddScalars(
-          {"sft", step + 1,
+          {"sft",
+           step + 1,
            {{"loss", stats.loss}, {"lr", stats.lr}, {"grad_norm", stats.grad_norm}}}));
     }
   }
@@ -227,7 +229,7 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
         ScalarRecord m{"grpo",
                        r.step,
                        {{"policy_version", static_cast<double>(r.policy_version)},
-                            {"reward", r.grpo.reward_mean},
+                        {"reward", r.grpo.reward_mean},
                         {"pass_rate", r.pass_rate},
                         {"loss", r.grpo.loss_value},
                         {"kl", r.grpo.loss.kl_mean},

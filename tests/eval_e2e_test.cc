@@ -276,6 +276,10 @@ TEST_F(EvalE2eTest, EvalComparesCheckpointsWithAnIndependentPassAtK) {
     EXPECT_EQ(doc["step"], std::string(name).find("04") != std::string::npos ? 4 : 2);
   }
   EXPECT_TRUE(some_mixed) << "every task all right or all wrong: pass@k was not exercised";
+  // The run's dashboard was refreshed with the new results.
+  const std::string page = ReadFile(run() / "dashboard" / "index.html");
+  EXPECT_THAT(page, HasSubstr("step-00000002.lang"));
+  EXPECT_THAT(page, HasSubstr("step-00000004.lang"));
 }
 
 TEST_F(EvalE2eTest, ExportDashboardRendersTheRunInChromium) {
