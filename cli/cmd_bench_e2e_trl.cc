@@ -118,17 +118,23 @@ double ProcessCpuSeconds() {
 
 struct Curve {
   std::vector<double> step_seconds, step_cpu_seconds, reward, completion_tokens;
+  std::vector<double> generation_seconds, train_seconds;  // rlvr only: the step's two phases
   nlohmann::json ToJson() const {
-    return {{"step_seconds", step_seconds},
-            {"mean_step_seconds", SteadyStepSeconds(step_seconds)},
-            {"first_step_seconds", step_seconds.empty() ? 0.0 : step_seconds.front()},
-            {"step_cpu_seconds", step_cpu_seconds},
-            {"mean_step_cpu_seconds", SteadyStepSeconds(step_cpu_seconds)},
-            {"reward", reward},
-            {"reward_first", reward.empty() ? 0.0 : reward.front()},
-            {"reward_last", reward.empty() ? 0.0 : reward.back()},
-            {"reward_mean", Mean(reward)},
-            {"mean_completion_tokens", completion_tokens}};
+    nlohmann::json j = {{"step_seconds", step_seconds},
+                        {"mean_step_seconds", SteadyStepSeconds(step_seconds)},
+                        {"first_step_seconds", step_seconds.empty() ? 0.0 : step_seconds.front()},
+                        {"step_cpu_seconds", step_cpu_seconds},
+                        {"mean_step_cpu_seconds", SteadyStepSeconds(step_cpu_seconds)},
+                        {"reward", reward},
+                        {"reward_first", reward.empty() ? 0.0 : reward.front()},
+                        {"reward_last", reward.empty() ? 0.0 : reward.back()},
+                        {"reward_mean", Mean(reward)},
+                        {"mean_completion_tokens", completion_tokens}};
+    if (!generation_seconds.empty()) {
+      j["generation_seconds"] = generation_seconds;
+      j["train_seconds"] = train_seconds;
+    }
+    return j;
   }
 };
 
@@ -155,6 +161,8 @@ absl::StatusOr<Curve> RunRlvr(TrainSetup& setup) {
         last_cpu = cpu;
         curve.reward.push_back(r.grpo.reward_mean);
         curve.completion_tokens.push_back(r.mean_completion_tokens);
+        curve.generation_seconds.push_back(r.generation_seconds);
+        curve.train_seconds.push_back(r.train_seconds);
         std::cerr << "e2e-trl: rlvr step " << r.step << " reward " << r.grpo.reward_mean << " "
                   << curve.step_seconds.back() << " s\n";
       },
