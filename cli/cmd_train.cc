@@ -77,6 +77,55 @@ absl::Status ExportEval(MetricsSink* sink, int64_t step, const EvalResult& r) {
   return sink->AddSamples(step, "eval/samples", samples);
 }
 
+// What the trainer's grader saw since the last step: every reward and completion
+// length (for histograms) and the first few graded completions (text samples).
+// Thread-safe: the trainer grades on several threads. In async mode a step's log
+// may include completions of the batch generated for the next step.
+class GradedLog {
+ public:
+  explicit GradedLog(size_t samples_per_step) : samples_per_step_(samples_per_step) {}
+
+  // `inner` graded as before, and logged; must not outlive this log.
+  TaskGrader Wrap(TaskGrader inner) {
+    return [this, inner = std::move(inner)](const Task& task,
+                                            const Completion& c) -> absl::StatusOr<Reward> {
+      absl::StatusOr<Reward> r = inner(task, c);
+      if (r.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        rewards_.push_back(r->score);
+        lengths_.push_back(static_cast<double>(c.token_ids.size()));
+        if (samples_.size() < samples_per_step_) {
+          samples_.push_back({task.id, PromptText(task), c.text, r->verdict, r->score});
+        }
+      }
+      return r;
+    };
+  }
+
+  // Writes grpo/reward and grpo/response_length histograms and grpo/samples, then
+  // starts a new log.
+  absl::Status Export(MetricsSink& sink, int64_t step) {
+    std::vector<double> rewards, lengths;
+    std::vector<TextSample> samples;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      rewards.swap(rewards_);
+      lengths.swap(lengths_);
+      samples.swap(samples_);
+    }
+    if (rewards.empty()) return absl::OkStatus();
+    RETURN_IF_ERROR(sink.AddHistogram(step, "grpo/reward", rewards));
+    RETURN_IF_ERROR(sink.AddHistogram(step, "grpo/response_length", lengths));
+    return sink.AddSamples(step, "grpo/samples", samples);
+  }
+
+ private:
+  const size_t samples_per_step_;
+  std::mutex mu_;
+  std::vector<double> rewards_, lengths_;
+  std::vector<TextSample> samples_;
+};
+
 // Rewrites run_dir/dashboard/index.html; problems reading the run are warnings.
 void RefreshDashboard(const TrainSetup& setup, bool final) {
   if (!setup.dashboard) return;
@@ -197,8 +246,9 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
   std::vector<torch::Tensor> params;
   for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);
   Optimizer optimizer(params, setup->optimizer);
+  GradedLog graded(/*samples_per_step=*/2);
   Trainer trainer(policy, optimizer, *engine, setup->tokenizer, *setup->train_tasks,
-                  setup->grader, dp.get(), setup->trainer);
+                  rank0 ? graded.Wrap(setup->grader) : setup->grader, dp.get(), setup->trainer);
   std::vector<std::string> warnings;
   ASSIGN_OR_RETURN(int64_t resumed_step, trainer.Resume(&warnings));
   for (const std::string& w : warnings) std::cerr << "rlvr train: warning: " << w << "\n";
@@ -248,6 +298,7 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
                         {"train_seconds", r.train_seconds},
                         {"step_seconds", r.step_seconds}}};
         absl::Status written = sink->AddScalars(m);
+        written.Update(graded.Export(*sink, r.step));
         if (!written.ok()) std::cerr << "rlvr train: metrics: " << written.message() << "\n";
         if (setup->trainer.checkpoint_every > 0 && r.step % setup->trainer.checkpoint_every == 0) {
           RefreshDashboard(*setup, false);

@@ -182,7 +182,9 @@ print(json.dumps({
   "eval": [[e.step, e.value] for e in acc.Scalars("eval/pass_at_1")],
   "sft": [e.step for e in acc.Scalars("sft/loss")],
   "hist": [[e.step, e.histogram_value.num] for e in acc.Histograms("eval/completion_tokens")],
-  "text": [e.step for e in acc.Tensors("eval/samples")]}))
+  "text": [e.step for e in acc.Tensors("eval/samples")],
+  "rewards": [[e.step, e.histogram_value.num] for e in acc.Histograms("grpo/reward")],
+  "train_text": [e.step for e in acc.Tensors("grpo/samples")]}))
 )PY";
   Result tb = Shell(std::string(RLVR_PYTHON) + " " + Quote(script.string()) + " " +
                     Quote((run() / "tensorboard").string()));
@@ -200,6 +202,21 @@ print(json.dumps({
   EXPECT_EQ(got["eval"][1][0], 4);
   EXPECT_EQ(got["hist"][1], nlohmann::json({4, 4.0}));  // 4 held-out tasks x n=1
   EXPECT_EQ(got["text"], nlohmann::json({0, 4}));
+  // Each GRPO step: a histogram of its 2 prompts x 4 samples' rewards, and samples.
+  ASSERT_EQ(got["rewards"].size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(got["rewards"][i], nlohmann::json({i + 1, 8.0}));
+  EXPECT_EQ(got["train_text"], nlohmann::json({1, 2, 3, 4}));
+  int train_samples = 0;
+  std::ifstream samples(run() / "samples.jsonl");
+  for (std::string line; std::getline(samples, line);) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (j["tag"] == "grpo/samples") {
+      ++train_samples;
+      EXPECT_FALSE(j["verdict"].get<std::string>().empty());
+      EXPECT_THAT(j["prompt"].get<std::string>(), HasSubstr("Compute"));
+    }
+  }
+  EXPECT_EQ(train_samples, 8);  // 2 per step
   EXPECT_TRUE(fs::exists(run() / "dashboard" / "index.html"));
 }
 
