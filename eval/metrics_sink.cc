@@ -25,8 +25,19 @@ std::string Dump(const nlohmann::json& j) {
 }
 
 absl::StatusOr<std::unique_ptr<std::ofstream>> OpenAppend(const fs::path& path) {
+  // A run killed mid-write leaves a last line without its newline: end it, so that
+  // the next record starts a line of its own (readers skip the cut-off one).
+  bool cut_off = false;
+  {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (in && in.tellg() > 0) {
+      in.seekg(-1, std::ios::end);
+      cut_off = in.get() != '\n';
+    }
+  }
   auto out = std::make_unique<std::ofstream>(path, std::ios::app);
   if (!*out) return absl::PermissionDeniedError(absl::StrCat(path.string(), ": cannot open"));
+  if (cut_off) *out << "\n";
   return out;
 }
 

@@ -135,6 +135,18 @@ TEST_F(SinkTest, JsonlAndCsvHoldWhatWasWritten) {
   EXPECT_THAT(Lines(dir_ / "metrics_grpo.csv"), ElementsAre("step,kl,reward", "3,2,1"));
 }
 
+TEST_F(SinkTest, AppendingAfterACutOffLineStartsANewLine) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "metrics.jsonl") << "{\"phase\":\"grpo\",\"step\":1}\n{\"phase\":\"gr";
+  auto sink = OpenJsonlSink(dir_.string());
+  ASSERT_TRUE(sink.ok());
+  ASSERT_TRUE((*sink)->AddScalars(Record("grpo", 2, {{"reward", 1}})).ok());
+  std::vector<std::string> lines = Lines(dir_ / "metrics.jsonl");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1], "{\"phase\":\"gr");
+  EXPECT_EQ(nlohmann::json::parse(lines[2])["step"], 2);
+}
+
 TEST_F(SinkTest, UnwritableDirectoryIsAnErrorNamingIt) {
   fs::create_directories(dir_);
   std::ofstream(dir_ / "file") << "x";
