@@ -27,6 +27,7 @@
 #include "envs/dataset.h"
 #include "eval/dashboard.h"
 #include "eval/evaluate.h"
+#include "eval/tensorboard_sink.h"
 #include "learner/checkpoint.h"
 #include "rollout/engine.h"
 
@@ -137,6 +138,31 @@ void PrintTable(const std::vector<std::pair<Target, EvalResult>>& rows) {
       std::cout << "\n";
     }
   }
+}
+
+absl::Status ExportToTensorBoard(const Target& t, const EvalResult& r, const std::string& dataset) {
+  ASSIGN_OR_RETURN(std::unique_ptr<MetricsSink> sink,
+                   OpenTensorBoardSink((fs::path(t.run_dir) / "tensorboard").string()));
+  const std::string phase = absl::StrCat("eval_", dataset);
+  ScalarRecord record{phase,
+                      t.step,
+                      {{"pass_at_1", r.pass_at_1},
+                       {"mean_reward", r.mean_reward},
+                       {"mean_completion_tokens", r.mean_completion_tokens},
+                       {"truncation_rate", r.truncation_rate},
+                       {"correct_per_million_tokens", r.correct_per_million_tokens}}};
+  for (const auto& [k, v] : r.pass_at_k) {
+    if (k > 1) record.values.push_back({absl::StrCat("pass_at_", k), v});
+  }
+  for (const auto& [k, v] : r.maj_at_k) record.values.push_back({absl::StrCat("maj_at_", k), v});
+  RETURN_IF_ERROR(sink->AddScalars(record));
+  RETURN_IF_ERROR(sink->AddHistogram(t.step, phase + "/completion_tokens", r.completion_tokens));
+  std::vector<TextSample> samples;
+  for (const EvalSample& s : r.samples_kept) {
+    samples.push_back({s.task_id, s.prompt, s.completion, s.verdict, s.reward});
+  }
+  RETURN_IF_ERROR(sink->AddSamples(t.step, phase + "/samples", samples));
+  return sink->Flush();
 }
 
 absl::Status RunEvalCommand(const EvalFlags& flags) {
@@ -263,6 +289,12 @@ absl::Status RunEvalCommand(const EvalFlags& flags) {
       if (!f) return absl::PermissionDeniedError(absl::StrCat(out.string(), ": cannot write"));
     }
     std::cerr << "rlvr eval: wrote " << out.string() << "\n";
+    if (!t.run_dir.empty() && t.step >= 0 && flags.out.empty() && setup->exporters.tensorboard) {
+      // Beside the training curves: scalars "eval_<dataset>/<name>" at the checkpoint's step.
+      absl::Status s =
+          ExportToTensorBoard(t, result, dataset_tag.empty() ? "heldout" : dataset_tag);
+      if (!s.ok()) std::cerr << "rlvr eval: tensorboard: " << s.message() << "\n";
+    }
     rows.push_back({t, std::move(result)});
   }
   PrintTable(rows);

@@ -293,6 +293,26 @@ TEST_F(EvalE2eTest, EvalComparesCheckpointsWithAnIndependentPassAtK) {
     EXPECT_EQ(doc["step"], std::string(name).find("04") != std::string::npos ? 4 : 2);
   }
   EXPECT_TRUE(some_mixed) << "every task all right or all wrong: pass@k was not exercised";
+  // TensorBoard has the evaluations at the checkpoints' steps.
+  const fs::path script = *dir_ / "tb_eval.py";
+  std::ofstream(script) << R"PY(
+import json, sys
+from tensorboard.backend.event_processing import event_accumulator as ea
+acc = ea.EventAccumulator(sys.argv[1], size_guidance={ea.SCALARS: 0})
+acc.Reload()
+print(json.dumps([[e.step, e.value] for e in acc.Scalars("eval_lang/pass_at_8")]))
+)PY";
+  Result tb = Shell(std::string(RLVR_PYTHON) + " " + Quote(script.string()) + " " +
+                    Quote((run() / "tensorboard").string()));
+  ASSERT_EQ(tb.code, 0) << tb.out;
+  nlohmann::json scalars = nlohmann::json::parse(tb.out.substr(tb.out.find('[')));
+  ASSERT_EQ(scalars.size(), 2u) << tb.out;
+  for (const nlohmann::json& p : scalars) {
+    const int step = p[0];
+    const std::string file = step == 2 ? "step-00000002.lang.json" : "step-00000004.lang.json";
+    EXPECT_NEAR(p[1].get<double>(),
+                ReadJson(run() / "eval" / file)["result"]["pass_at_k"]["8"].get<double>(), 1e-6);
+  }
   // The run's dashboard was refreshed with the new results.
   const std::string page = ReadFile(run() / "dashboard" / "index.html");
   EXPECT_THAT(page, HasSubstr("step-00000002.lang"));
