@@ -164,7 +164,7 @@ absl::Status RunSft(TrainSetup& setup, Transformer& policy, DataParallel* dp, Me
       ASSIGN_OR_RETURN(Sequence s, SftSequence(setup, task));
       batch.push_back(std::move(s));
     }
-    ASSIGN_OR_RETURN(SftStepStats stats, SftStep(policy, optimizer, dp, batch, {}));
+    ASSIGN_OR_RETURN(SftStepStats stats, SftStep(policy, optimizer, dp, batch, setup.sft.options));
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     Progress(absl::StrFormat("sft %d/%d  loss %.4f  lr %.2e  ETA %s", step + 1, setup.sft.steps,
@@ -186,6 +186,8 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
   ASSIGN_OR_RETURN(Config config, LoadConfig(config_path, overrides, kQuickstartYaml,
                                              "<built-in default: configs/quickstart.yaml>"));
   ASSIGN_OR_RETURN(std::unique_ptr<TrainSetup> setup, BuildTrainSetup(config));
+  // learner.threads covers the SFT warm start and evaluation too, not only GRPO.
+  if (setup->trainer.learner_threads > 0) at::set_num_threads(setup->trainer.learner_threads);
   ASSIGN_OR_RETURN(std::unique_ptr<DataParallel> dp, DataParallel::Create(setup->distributed));
   const bool rank0 = dp->rank() == 0;
   const fs::path run_dir = fs::path(setup->run_dir);

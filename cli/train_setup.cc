@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
@@ -116,6 +117,7 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.Read("sft.steps", &setup->sft.steps, {.min = 0});
   r.Read("sft.batch_size", &setup->sft.batch_size, {.min = 1});
   r.Read("sft.lr", &sft_lr, {.min = 0, .min_exclusive = true});
+  r.Read("sft.micro_batch_tokens", &setup->sft.options.micro_batch_tokens, {.min = 1});
   setup->sft.optimizer.schedule.lr = sft_lr;
   setup->sft.optimizer.weight_decay = 0.0;
   // rollout
@@ -149,6 +151,9 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.Read("learner.kl_coef", &grpo.loss.kl_coef, {.min = 0});
   r.Read("learner.micro_batch_tokens", &grpo.micro_batch_tokens, {.min = 1});
   r.Read("learner.max_staleness", &setup->trainer.max_staleness, {.min = 0});
+  int64_t rollout_threads = 0, learner_threads = 0;
+  r.Read("rollout.threads", &rollout_threads, {.min = 0, .max = 1024});
+  r.Read("learner.threads", &learner_threads, {.min = 0, .max = 1024});
   // checkpoint
   r.Read("checkpoint.every", &setup->trainer.checkpoint_every, {.min = 0});
   r.Read("checkpoint.keep_last", &setup->trainer.checkpoint.keep_last);
@@ -196,6 +201,15 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     grpo.loss.is_mode = IsMode::kTokenTruncate;  // correct for stale behaviour policies
     grpo.loss.is_max = 2.0;
   }
+  // Async: the engine decodes while the learner trains, so unless set they split the
+  // cores instead of both running every core's worth of threads.
+  if (setup->trainer.max_staleness > 0) {
+    const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+    if (rollout_threads == 0) rollout_threads = std::max<int64_t>(1, cores / 2);
+    if (learner_threads == 0) learner_threads = std::max<int64_t>(1, cores - rollout_threads);
+  }
+  setup->engine.intra_op_threads = static_cast<int>(rollout_threads);
+  setup->trainer.learner_threads = static_cast<int>(learner_threads);
   setup->trainer.prompt_template = setup->prompt_template;
   setup->trainer.grading_threads = 2;
   setup->eval.prompt_template = setup->prompt_template;

@@ -18,6 +18,7 @@
 #include "learner/batch.h"
 #include "learner/distributed.h"
 #include "learner/optim.h"
+#include "learner/sft.h"
 #include "learner/trainer.h"
 #include "rollout/engine.h"
 
@@ -30,6 +31,7 @@ struct SftSetup {
   int64_t steps = 0;
   int64_t batch_size = 32;
   OptimizerOptions optimizer;
+  SftOptions options;
 };
 
 struct TrainSetup {

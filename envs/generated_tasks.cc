@@ -54,61 +54,71 @@ std::vector<int> Digits(int64_t x, size_t width) {
   return d;
 }
 
+// The worked solutions are short on purpose: a scratchpad of one line per digit column,
+// each a single-digit fact ("4+6+0=10"), so that a ~1M-parameter model learns them
+// quickly and a completion stays near 20 tokens.
+
+// "2+3+0=5\n4+6+0=10\n": the final answer is the last line's result followed by the
+// units digits of the lines above it, bottom to top.
 std::string AdditionWork(int64_t a, int64_t b) {
   const size_t width = std::max(std::to_string(a).size(), std::to_string(b).size());
   std::vector<int> da = Digits(a, width), db = Digits(b, width);
-  std::string out = "Add the columns from the right, carrying:\n";
+  std::string out;
   int carry = 0;
   for (size_t i = 0; i < width; ++i) {
     const int s = da[i] + db[i] + carry;
-    absl::StrAppend(&out, da[i], " + ", db[i], " + ", carry, " = ", s, ": write ", s % 10,
-                    ", carry ", s / 10, "\n");
+    absl::StrAppend(&out, da[i], "+", db[i], "+", carry, "=", s, "\n");
     carry = s / 10;
   }
-  if (carry) absl::StrAppend(&out, "Write the final carry ", carry, ".\n");
   return out;
 }
 
+// "12-8-0=4\n5-3-1=1\n" (a column that borrows shows its digit plus 10); a negative
+// result first says "38-52=-(52-38)".
 std::string SubtractionWork(int64_t a, int64_t b) {
   std::string out;
   int64_t x = a, y = b;
   if (a < b) {
-    absl::StrAppend(&out, a, " < ", b, ", so ", a, " - ", b, " = -(", b, " - ", a, ").\n");
+    absl::StrAppend(&out, a, "-", b, "=-(", b, "-", a, ")\n");
     std::swap(x, y);
   }
   const size_t width = std::to_string(x).size();
   std::vector<int> dx = Digits(x, width), dy = Digits(y, width);
-  absl::StrAppend(&out, "Subtract the columns from the right, borrowing:\n");
   int borrow = 0;
   for (size_t i = 0; i < width; ++i) {
-    int r = dx[i] - dy[i] - borrow;
-    const int next_borrow = r < 0 ? 1 : 0;
-    if (r < 0) r += 10;
-    absl::StrAppend(&out, dx[i], " - ", dy[i], " - ", borrow, next_borrow ? " < 0: borrow, " : ": ",
-                    "write ", r, "\n");
-    borrow = next_borrow;
+    const bool lend = dx[i] - dy[i] - borrow < 0;
+    const int top = dx[i] + (lend ? 10 : 0);
+    absl::StrAppend(&out, top, "-", dy[i], "-", borrow, "=", top - dy[i] - borrow, "\n");
+    borrow = lend ? 1 : 0;
   }
-  absl::StrAppend(&out, x, " - ", y, " = ", x - y, ".\n");
   return out;
 }
 
+// One-digit multiplier: "2*7+0=14\n4*7+1=29\n", read like addition. Longer multipliers:
+// a partial product per digit, then their sum.
 std::string MultiplicationWork(int64_t a, int64_t b) {
   std::string out;
+  if (b < 10) {
+    std::vector<int> da = Digits(a, 1);
+    int64_t carry = 0;
+    for (size_t i = 0; i < da.size(); ++i) {
+      const int64_t p = da[i] * b + carry;
+      absl::StrAppend(&out, da[i], "*", b, "+", carry, "=", p, "\n");
+      carry = p / 10;
+    }
+    return out;
+  }
   std::vector<int> db = Digits(b, 1);
   std::vector<int64_t> parts;
-  absl::StrAppend(&out, "Multiply ", a, " by each digit of ", b, ":\n");
   for (size_t i = 0; i < db.size(); ++i) {
     const int64_t place = Pow10(static_cast<int>(i));
     const int64_t part = a * db[i] * place;
-    absl::StrAppend(&out, a, " * ", db[i] * place, " = ", part, "\n");
+    absl::StrAppend(&out, a, "*", db[i] * place, "=", part, "\n");
     parts.push_back(part);
   }
-  if (parts.size() > 1) {
-    int64_t sum = 0;
-    for (int64_t p : parts) sum += p;
-    absl::StrAppend(&out, "Add the partial products: ", absl::StrJoin(parts, " + "), " = ", sum,
-                    ".\n");
-  }
+  int64_t sum = 0;
+  for (int64_t p : parts) sum += p;
+  absl::StrAppend(&out, absl::StrJoin(parts, "+"), "=", sum, "\n");
   return out;
 }
 
@@ -308,18 +318,17 @@ Task MakeArithmeticTask(uint64_t seed, int64_t index, const ArithmeticOptions& o
 
   Task task;
   task.id = absl::StrCat("arith-", seed, "-", index);
-  task.prompt = absl::StrCat("Compute ", a, " ", op, " ", b, ". Work it out step by step, then ",
+  task.prompt = absl::StrCat("Compute ", a, " ", op, " ", b, ". ",
                              options.answer_format == "answer"
-                                 ? "end with \"Answer: \" followed by the number."
-                                 : "give the final answer as \\boxed{N}.");
+                                 ? "End with \"Answer: \" followed by the number."
+                                 : "Give the final answer as \\boxed{N}.");
   task.gold = value;
   task.verifier = "math";
   task.metadata = {
       {"source", "builtin/arithmetic"},
       {"difficulty", options.difficulty},
       {"op", op},
-      {"reference_completion", absl::StrCat(work, a, " ", op, " ", b, " = ", value, ".\n",
-                                            FinalAnswer(options.answer_format, value))}};
+      {"reference_completion", absl::StrCat(work, FinalAnswer(options.answer_format, value))}};
   return task;
 }
 

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include <ATen/Parallel.h>
+
 #include "absl/strings/str_cat.h"
 #include "core/model.h"
 #include "core/status_macros.h"
@@ -147,6 +149,8 @@ absl::StatusOr<int64_t> Trainer::Resume(std::vector<std::string>* warnings) {
 absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
                           const std::atomic<bool>* stop) {
   const bool async = options_.max_staleness > 0;
+  const int previous_threads = at::get_num_threads();
+  if (options_.learner_threads > 0) at::set_num_threads(options_.learner_threads);
   const bool checkpointing = options_.checkpoint_every > 0 && !options_.checkpoint.root.empty();
   const int rank = dp_ != nullptr ? dp_->rank() : 0;
   nlohmann::json consumed_state = tasks_.State();
@@ -275,6 +279,7 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
     absl::StatusOr<std::string> saved = SaveCheckpoint(options_.checkpoint, policy_, &optimizer_, meta);
     if (!saved.ok()) status = saved.status();
   }
+  if (options_.learner_threads > 0) at::set_num_threads(previous_threads);
   return status;
 }
 

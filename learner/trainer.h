@@ -69,6 +69,10 @@ struct TrainerOptions {
   // 0 = sync; k >= 1 = async, dropping samples more than k versions old.
   int64_t max_staleness = 0;
   int grading_threads = 2;
+  // Torch intra-op threads of the thread calling Run(), for the duration of Run();
+  // 0 = unchanged. In async mode the learner trains while the generator decodes, so
+  // the two should split the cores between them (see EngineOptions::intra_op_threads).
+  int learner_threads = 0;
   // Checkpoints every `checkpoint_every` steps (and at the end) when > 0.
   int64_t checkpoint_every = 0;
   CheckpointOptions checkpoint;

@@ -311,6 +311,8 @@ EngineStatus Engine::GetStatus() const {
 // ---------------------------------------------------------------- engine thread
 
 void Engine::Impl::Loop() {
+  // With the OpenMP backend the thread count is per calling thread.
+  if (options.intra_op_threads > 0) at::set_num_threads(options.intra_op_threads);
   torch::InferenceMode guard;
   while (Iterate()) {
   }

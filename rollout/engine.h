@@ -57,6 +57,10 @@ struct EngineOptions {
   bool allow_mixed_versions = false;
   // Version of the initial weights.
   int64_t initial_version = 0;
+  // Torch intra-op threads of the engine thread; 0 = the process default. When the
+  // engine shares the machine with a learner training at the same time (async
+  // GRPO), splitting the cores between the two avoids oversubscription.
+  int intra_op_threads = 0;
 };
 
 struct EngineStatus {
