@@ -90,7 +90,14 @@ function ticks(lo, hi, n) {
   const step = [1, 2, 5, 10].map(m => m * mag).find(s => s >= raw);
   const out = [];
   for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(+t.toPrecision(12));
-  return { lo: Math.min(lo, out[0]), hi: Math.max(hi, out[out.length - 1]), ticks: out };
+  return { lo: Math.min(lo, out[0]), hi: Math.max(hi, out[out.length - 1]), ticks: out, step: step };
+}
+
+// Tick labels with just enough decimals to tell neighbouring ticks apart.
+function tickLabel(t, step) {
+  const a = Math.abs(t);
+  if (a !== 0 && (a >= 1e6 || a < 1e-4)) return t.toExponential(2);
+  return t.toFixed(Math.max(0, Math.min(10, -Math.floor(Math.log10(step) + 1e-9))));
 }
 
 function drawChart(spec, parent) {
@@ -111,11 +118,11 @@ function drawChart(spec, parent) {
   for (const t of yr.ticks) {
     g.appendChild(svg("line", { x1: L, x2: W - R, y1: Y(t), y2: Y(t), stroke: "#e5e8ec" }));
     const lab = svg("text", { x: L - 6, y: Y(t) + 4, "text-anchor": "end", "font-size": 10, fill: "#5f6b7a" });
-    lab.textContent = fmt(t); g.appendChild(lab);
+    lab.textContent = tickLabel(t, yr.step); g.appendChild(lab);
   }
   for (const t of xr.ticks) {
     const lab = svg("text", { x: X(t), y: H - 8, "text-anchor": "middle", "font-size": 10, fill: "#5f6b7a" });
-    lab.textContent = fmt(t); g.appendChild(lab);
+    lab.textContent = tickLabel(t, xr.step); g.appendChild(lab);
   }
   g.appendChild(svg("line", { x1: L, x2: L, y1: T, y2: H - B, stroke: "#9aa4b1" }));
   g.appendChild(svg("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#9aa4b1" }));
