@@ -42,7 +42,7 @@ struct E2eTrlFlags {
   std::string config;                  // "" = the built-in quickstart
   std::vector<std::string> overrides;  // dotted key=value
   int64_t steps = 10;                  // GRPO steps on each side
-  int64_t sft_steps = 40;              // warm start before both
+  int64_t sft_steps = -1;              // warm start before both; -1 = the config's sft.steps
   std::string python;                  // "" = $RLVR_PYTHON, else the build's venv
   std::string script = std::string(RLVR_SOURCE_DIR) + "/scripts/bench/trl_grpo.py";
   std::string work_dir;  // "" = a temporary directory, removed at the end
@@ -200,7 +200,7 @@ absl::StatusOr<nlohmann::json> RunTrl(const E2eTrlFlags& flags, const nlohmann::
 
 absl::Status BenchE2eTrl(const E2eTrlFlags& flags) {
   if (flags.steps < 1) return absl::InvalidArgumentError("--steps must be >= 1");
-  if (flags.sft_steps < 0) return absl::InvalidArgumentError("--sft-steps must be >= 0");
+  if (flags.sft_steps < -1) return absl::InvalidArgumentError("--sft-steps must be >= 0 (or -1)");
   fs::path dir = flags.work_dir;
   if (dir.empty()) {
     std::string tmpl = (fs::temp_directory_path() / "rlvr_bench_e2e_trl_XXXXXX").string();
@@ -219,12 +219,12 @@ absl::Status BenchE2eTrl(const E2eTrlFlags& flags) {
   } cleanup{flags.work_dir.empty() ? dir : fs::path()};
 
   std::vector<std::string> overrides = flags.overrides;
-  for (std::string o :
-       {absl::StrCat("run.dir=", dir.string()), std::string("run.name=rlvr"),
-        absl::StrCat("learner.steps=", flags.steps), absl::StrCat("sft.steps=", flags.sft_steps),
-        std::string("checkpoint.every=0"), std::string("data.eval_tasks=0")}) {
+  for (std::string o : {absl::StrCat("run.dir=", dir.string()), std::string("run.name=rlvr"),
+                        absl::StrCat("learner.steps=", flags.steps),
+                        std::string("checkpoint.every=0"), std::string("data.eval_tasks=0")}) {
     overrides.push_back(std::move(o));
   }
+  if (flags.sft_steps >= 0) overrides.push_back(absl::StrCat("sft.steps=", flags.sft_steps));
   ASSIGN_OR_RETURN(Config config, LoadConfig(flags.config, overrides, kQuickstartYaml,
                                              "<built-in default: configs/quickstart.yaml>"));
   ASSIGN_OR_RETURN(std::unique_ptr<TrainSetup> setup, BuildTrainSetup(config));
@@ -309,7 +309,7 @@ absl::Status BenchE2eTrl(const E2eTrlFlags& flags) {
         {"hidden_size", m.hidden_size},
         {"layers", m.num_hidden_layers},
         {"vocab_size", m.vocab_size}}},
-      {"sft_steps", flags.sft_steps},
+      {"sft_steps", setup->sft.steps},
       {"steps", flags.steps},
       {"prompts_per_step", setup->trainer.prompts_per_step},
       {"samples_per_prompt", group},
@@ -337,8 +337,8 @@ void AddBenchE2eTrl(CLI::App& bench) {
   auto flags = std::make_shared<E2eTrlFlags>();
   cmd->add_option("--config", flags->config, "Training YAML (default: the built-in quickstart)");
   cmd->add_option("--steps", flags->steps, "GRPO steps on each side")->capture_default_str();
-  cmd->add_option("--sft-steps", flags->sft_steps, "SFT warm-start steps before both sides")
-      ->capture_default_str();
+  cmd->add_option("--sft-steps", flags->sft_steps,
+                  "SFT warm-start steps before both sides (default: the config's sft.steps)");
   cmd->add_option("--python", flags->python,
                   "Python with trl (default: $RLVR_PYTHON or the build's venv)");
   cmd->add_option("--script", flags->script, "The TRL driver")->capture_default_str();
