@@ -30,6 +30,7 @@ void AddBenchLearner(CLI::App& bench);
 void AddBenchWeightSync(CLI::App& bench);
 void AddBenchRollout(CLI::App& bench);
 void AddBenchE2eTrl(CLI::App& bench);
+void AddBenchAsync(CLI::App& bench);
 
 }  // namespace rlvr::cli
 

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   rlvr::cli::AddBenchWeightSync(*bench);
   rlvr::cli::AddBenchRollout(*bench);
   rlvr::cli::AddBenchE2eTrl(*bench);
+  rlvr::cli::AddBenchAsync(*bench);
 
   try {
     app.parse(argc, argv);

@@ -228,6 +228,53 @@ TEST_F(TrainE2eTest, RemoteVerifierServiceLiveAndDown) {
   EXPECT_FALSE(fs::exists(dir_ / "runs" / "down" / "summary.json"));
 }
 
+// configs/code.yaml end to end at a small scale: the built-in code tasks graded by the
+// code verifier, which runs every completion in the sandbox (this test holds the
+// rlvr_sandbox ctest lock, see tests/CMakeLists.txt).
+TEST_F(TrainE2eTest, CodeConfigTrainsAgainstTheSandboxedCodeVerifier) {
+  Result r = RunRlvr({"train", "--config", std::string(RLVR_SOURCE_DIR) + "/configs/code.yaml",
+                      "run.name=code", "learner.steps=2", "learner.prompts_per_step=2",
+                      "rollout.n=4", "data.eval_tasks=6", "checkpoint.every=2"},
+                     dir_);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const fs::path run = dir_ / "runs" / "code";
+  nlohmann::json summary = ReadJson(run / "summary.json");
+  EXPECT_EQ(summary["steps"], 2);
+  EXPECT_TRUE(fs::exists(run / "checkpoints" / "step-00000002" / "manifest.json"));
+  std::ifstream metrics(run / "metrics.jsonl");
+  int grpo_lines = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    nlohmann::json m = nlohmann::json::parse(line);
+    if (m["phase"] != "grpo") continue;
+    ++grpo_lines;
+    EXPECT_GE(m["reward"].get<double>(), 0.0);
+    EXPECT_LE(m["reward"].get<double>(), 1.0);
+  }
+  EXPECT_EQ(grpo_lines, 2);
+  // The held-out verdicts are the sandbox's: programs ran and were judged, never a
+  // sandbox failure. After the SFT warm start some completion passes every test
+  // (reward 1: the function ran in the sandbox and returned the expected values).
+  int64_t judged = 0, sandbox_errors = 0;
+  double best_reward = 0;
+  for (const char* phase : {"eval_before", "eval_after"}) {
+    const nlohmann::json& eval = summary[phase];
+    for (auto& [verdict, count] : eval["verdicts"].items()) {
+      if (verdict == "sandbox_error") sandbox_errors += count.get<int64_t>();
+      if (verdict == "passed" || verdict == "wrong_answer" || verdict == "runtime_error" ||
+          verdict == "timeout") {
+        judged += count.get<int64_t>();
+      }
+    }
+    for (const nlohmann::json& s : eval["samples_kept"]) {
+      best_reward = std::max(best_reward, s["reward"].get<double>());
+    }
+    best_reward = std::max(best_reward, eval["mean_reward"].get<double>());
+  }
+  EXPECT_EQ(sandbox_errors, 0) << summary.dump(2);
+  EXPECT_GT(judged, 0) << summary.dump(2);
+  EXPECT_GT(best_reward, 0.0) << summary.dump(2);
+}
+
 TEST_F(TrainE2eTest, BadConfigNamesKeyAndFile) {
   fs::path cfg = dir_ / "bad.yaml";
   std::ofstream(cfg) << "learner:\n  lr: -1\n  stpes: 3\nrollout:\n  top_p: 2\n";
