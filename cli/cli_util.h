@@ -22,6 +22,12 @@ absl::StatusOr<Config> LoadConfig(const std::string& config_path,
                                   const char* builtin_yaml = "",
                                   const char* builtin_name = "<built-in default>");
 
+// The shared service token from the file `token_file` or the environment variable
+// named `token_env` (at most one may be set); "" when neither is. Errors name
+// `<prefix>token_file` / `<prefix>token_env` and never contain the token.
+absl::StatusOr<std::string> ResolveToken(const std::string& token_file,
+                                         const std::string& token_env, const std::string& prefix);
+
 }  // namespace rlvr::cli
 
 #endif  // RLVR_CLI_CLI_UTIL_H_

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -262,24 +263,28 @@ absl::Status BenchE2eTrl(const E2eTrlFlags& flags) {
   ASSIGN_OR_RETURN(Curve ours, RunRlvr(*setup));
 
   const SamplingParams& s = setup->trainer.sampling;
-  const nlohmann::json spec = {{"model", model_dir.string()},
-                               {"tasks", tasks_path.string()},
-                               {"result", (dir / "trl_result.json").string()},
-                               {"output_dir", (dir / "trl_out").string()},
-                               {"steps", flags.steps},
-                               {"prompts_per_step", setup->trainer.prompts_per_step},
-                               {"num_generations", group},
-                               {"max_completion_length", s.max_new_tokens},
-                               {"temperature", s.temperature},
-                               {"top_p", s.top_p},
-                               {"top_k", s.top_k},
-                               {"lr", setup->optimizer.schedule.lr},
-                               {"weight_decay", setup->optimizer.weight_decay},
-                               {"max_grad_norm", setup->optimizer.max_grad_norm},
-                               {"clip_low", grpo.loss.clip_low},
-                               {"clip_high", grpo.loss.clip_high},
-                               {"loss_type", loss_type},
-                               {"seed", setup->seed}};
+  const nlohmann::json spec = {
+      {"model", model_dir.string()},
+      {"tasks", tasks_path.string()},
+      {"result", (dir / "trl_result.json").string()},
+      {"output_dir", (dir / "trl_out").string()},
+      {"steps", flags.steps},
+      {"prompts_per_step", setup->trainer.prompts_per_step},
+      {"num_generations", group},
+      {"max_completion_length", s.max_new_tokens},
+      {"temperature", s.temperature},
+      {"top_p", s.top_p},
+      {"top_k", s.top_k},
+      {"lr", setup->optimizer.schedule.lr},
+      {"weight_decay", setup->optimizer.weight_decay},
+      {"max_grad_norm", setup->optimizer.max_grad_norm},
+      {"clip_low", grpo.loss.clip_low},
+      {"clip_high", grpo.loss.clip_high},
+      {"loss_type", loss_type},
+      {"seed", setup->seed},
+      // TRL generates and trains on one thread's torch pool:
+      // the larger of rlvr's two (0 = torch's default).
+      {"threads", std::max(setup->engine.intra_op_threads, setup->trainer.learner_threads)}};
   ASSIGN_OR_RETURN(nlohmann::json trl, RunTrl(flags, spec, dir));
   Curve theirs;
   theirs.step_seconds = trl["step_seconds"].get<std::vector<double>>();

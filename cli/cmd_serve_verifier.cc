@@ -9,6 +9,12 @@
 //     address: 127.0.0.1        # 0.0.0.0 to serve other hosts
 //     port: 0                   # 0 = any free port; printed on start
 //     token: ""                 # shared token; or set RLVR_VERIFIER_TOKEN
+//     token_file: ""            # file holding the token (e.g. a mounted Secret)
+//     token_env: ""             # name of an environment variable holding the token
+//     tls_cert: ""              # PEM certificate chain: serve TLS (with tls_key)
+//     tls_key: ""
+//     tls_client_ca: ""         # require client certificates signed by this CA
+//     max_message_mb: 64        # largest request message; larger -> RESOURCE_EXHAUSTED
 //     threads: 4
 //     max_pending_items: 1024   # beyond -> RESOURCE_EXHAUSTED
 //     max_batch_items: 4096
@@ -55,8 +61,28 @@ absl::Status ServeVerifier(const std::string& config_path,
   reader.Read("serve.threads", &options.num_threads, {.min = 1, .max = 1024});
   reader.Read("serve.max_pending_items", &options.max_pending_items, {.min = 1});
   reader.Read("serve.max_batch_items", &options.max_batch_items, {.min = 1});
+  std::string token_file, token_env;
+  int max_message_mb = options.max_message_bytes >> 20;
+  reader.Read("serve.token_file", &token_file);
+  reader.Read("serve.token_env", &token_env);
+  reader.Read("serve.tls_cert", &options.tls.cert_file);
+  reader.Read("serve.tls_key", &options.tls.key_file);
+  reader.Read("serve.tls_client_ca", &options.tls.client_ca_file);
+  reader.Read("serve.max_message_mb", &max_message_mb, {.min = 1, .max = 2047});
   RETURN_IF_ERROR(reader.Finish());
+  options.max_message_bytes = max_message_mb << 20;
   if (port_flag >= 0) options.port = port_flag;
+  if (!token_file.empty() || !token_env.empty()) {
+    if (!options.token.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          config_path, ": serve.token and serve.token_file/token_env: set only one"));
+    }
+    absl::StatusOr<std::string> token = ResolveToken(token_file, token_env, "serve.");
+    if (!token.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(config_path, ": ", token.status().message()));
+    }
+    options.token = *std::move(token);
+  }
   if (options.token.empty()) {
     if (const char* env = std::getenv("RLVR_VERIFIER_TOKEN")) options.token = env;
   }
@@ -72,7 +98,8 @@ absl::Status ServeVerifier(const std::string& config_path,
   std::shared_ptr<const Verifier> shared(std::move(verifier).value());
   ASSIGN_OR_RETURN(std::unique_ptr<VerifierServer> server, VerifierServer::Start(shared, options));
   std::cout << "rlvr serve-verifier: listening on " << server->target() << " (verifier '" << name
-            << "'" << (options.token.empty() ? "" : ", token required") << ")" << std::endl;
+            << "'" << (options.tls.enabled() ? ", TLS" : "")
+            << (options.token.empty() ? "" : ", token required") << ")" << std::endl;
   int sig = 0;
   sigwait(&signals, &sig);
   std::cout << "rlvr serve-verifier: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")

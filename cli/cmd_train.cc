@@ -182,10 +182,19 @@ absl::Status RunSft(TrainSetup& setup, Transformer& policy, DataParallel* dp, Me
 }
 
 absl::Status Train(const std::string& config_path, const std::vector<std::string>& overrides,
-                   bool resume) {
+                   bool resume, bool check_only) {
   ASSIGN_OR_RETURN(Config config, LoadConfig(config_path, overrides, kQuickstartYaml,
                                              "<built-in default: configs/quickstart.yaml>"));
   ASSIGN_OR_RETURN(std::unique_ptr<TrainSetup> setup, BuildTrainSetup(config));
+  if (check_only) {
+    std::cout << "config OK: run " << setup->run_name << ", " << setup->trainer.steps
+              << " GRPO steps, "
+              << (setup->rollout_workers.empty()
+                      ? std::string("in-process rollout")
+                      : absl::StrCat(setup->rollout_workers.size(), " rollout worker(s)"))
+              << "; outputs in " << setup->run_dir << "\n";
+    return absl::OkStatus();
+  }
   // learner.threads covers the SFT warm start and evaluation too, not only GRPO.
   if (setup->trainer.learner_threads > 0) at::set_num_threads(setup->trainer.learner_threads);
   ASSIGN_OR_RETURN(std::unique_ptr<DataParallel> dp, DataParallel::Create(setup->distributed));
@@ -233,6 +242,7 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
   // Rollouts: the in-process engine on a copy of the policy, or remote workers that
   // first receive the policy's weights.
   std::unique_ptr<Generator> engine;
+  WorkerPool* worker_pool = nullptr;  // engine, when rollouts are remote
   if (setup->rollout_workers.empty()) {
     ASSIGN_OR_RETURN(ModelOptions engine_model, EngineModelOptions(*setup));
     ASSIGN_OR_RETURN(Transformer engine_weights, policy.Clone(engine_model));
@@ -241,7 +251,11 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
   } else {
     WorkerPoolOptions pool;
     pool.targets = setup->rollout_workers;
-    ASSIGN_OR_RETURN(engine, WorkerPool::Create(pool));
+    pool.token = setup->service_token;
+    pool.tls = setup->service_tls;
+    ASSIGN_OR_RETURN(std::unique_ptr<WorkerPool> workers, WorkerPool::Create(pool));
+    worker_pool = workers.get();
+    engine = std::move(workers);
     RETURN_IF_ERROR(engine->UpdateWeights(0, policy.NamedParameters()));
   }
 
@@ -307,6 +321,13 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
         }
       },
       &g_stop));
+  if (worker_pool != nullptr) {
+    const WorkerPoolStats stats = worker_pool->stats();
+    std::cerr << "rlvr train: rollout workers: " << worker_pool->live_workers() << " of "
+              << setup->rollout_workers.size() << " live; " << stats.worker_failures
+              << " failed call(s), " << stats.resent_samples << " sample(s) re-sent, "
+              << stats.rejoined_workers << " rejoin(s)\n";
+  }
   if (g_stop) {
     std::cerr << "\nrlvr train: interrupted; checkpoint saved at step " << trainer.step()
               << " (continue with --resume)\n";
@@ -357,10 +378,13 @@ void AddTrainCommand(CLI::App& app) {
   auto overrides = std::make_shared<std::vector<std::string>>();
   auto resume = std::make_shared<bool>(false);
   cmd->add_option("--config", *config, "YAML config file (default: the built-in quickstart)");
+  auto check = std::make_shared<bool>(false);
   cmd->add_flag("--resume", *resume, "Continue from the run's last checkpoint");
+  cmd->add_flag("--check", *check,
+                "Validate the config (and load the model and data) and exit without training");
   cmd->add_option("overrides", *overrides, "Dotted key=value overrides, e.g. learner.lr=1e-4");
   cmd->callback([=] {
-    int rc = ReportStatus("train", Train(*config, *overrides, *resume));
+    int rc = ReportStatus("train", Train(*config, *overrides, *resume, *check));
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

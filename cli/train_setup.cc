@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cli/cli_util.h"
 #include "core/status_macros.h"
 #include "envs/dataset.h"
 #include "envs/generated_tasks.h"
@@ -177,6 +178,42 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     else if (cfg.contains("use") && !cfg["use"].is_string()) r.AddError("verifiers." + name + ".use", "expected a string");
   }
 
+  // security: token and TLS of the gRPC clients (cluster mode).
+  std::string token_file, token_env;
+  r.Read("security.token_file", &token_file);
+  r.Read("security.token_env", &token_env);
+  r.Read("security.tls_ca", &setup->service_tls.ca_file);
+  r.Read("security.tls_cert", &setup->service_tls.cert_file);
+  r.Read("security.tls_key", &setup->service_tls.key_file);
+  r.Read("security.tls_server_name", &setup->service_tls.server_name);
+  if (!token_file.empty() || !token_env.empty()) {
+    absl::StatusOr<std::string> token = ResolveToken(token_file, token_env, "security.");
+    if (token.ok()) {
+      setup->service_token = *std::move(token);
+    } else {
+      // The message starts with the key it is about.
+      const std::string message(token.status().message());
+      const size_t colon = message.find(": ");
+      r.AddError(message.substr(0, colon),
+                 colon == std::string::npos ? message : message.substr(colon + 2));
+    }
+  }
+  // Remote verifiers inherit the security settings unless they set their own.
+  for (auto& [name, cfg] : verifier_configs.items()) {
+    if (!cfg.is_object() || cfg.value("use", std::string()) != "remote") continue;
+    if (!setup->service_token.empty() && !cfg.contains("token") && !cfg.contains("token_file")) {
+      cfg["token"] = setup->service_token;
+    }
+    const std::pair<const char*, const std::string*> tls[] = {
+        {"tls_ca", &setup->service_tls.ca_file},
+        {"tls_cert", &setup->service_tls.cert_file},
+        {"tls_key", &setup->service_tls.key_file},
+        {"tls_server_name", &setup->service_tls.server_name}};
+    for (const auto& [key, value] : tls) {
+      if (!value->empty() && !cfg.contains(key)) cfg[key] = *value;
+    }
+  }
+
   if (!AdvantageEstimators().Get(grpo.advantage).ok()) {
     r.AddError("learner.advantage", AdvantageEstimators().Get(grpo.advantage).status().message());
   }
@@ -293,6 +330,9 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   setup->distributed.local_rank = EnvInt("LOCAL_RANK", 0);
   if (const char* addr = std::getenv("MASTER_ADDR")) setup->distributed.master_addr = addr;
   setup->distributed.master_port = EnvInt("MASTER_PORT", 29500);
+  if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) {
+    setup->distributed.gloo_interface = ifname;
+  }
   return setup;
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/config.h"
+#include "core/grpc_security.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
 #include "envs/task.h"
@@ -52,6 +53,10 @@ struct TrainSetup {
   EngineOptions engine;
   // Remote rollout workers ("host:port"); empty = the in-process engine.
   std::vector<std::string> rollout_workers;
+  // `security:`: the shared token and TLS settings of every gRPC client (rollout
+  // workers and remote verifiers that set none of their own).
+  std::string service_token;
+  TlsClientOptions service_tls;
   EvalOptions eval;
   DistributedOptions distributed;
   // `export:`: metrics exporters under run_dir (JSONL always; CSV, TensorBoard,

@@ -77,7 +77,10 @@ absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Create(const Distrib
     if (o.backend == "gloo") {
       auto gloo_options = c10d::ProcessGroupGloo::Options::create();
       gloo_options->timeout = Millis(o.timeout_s);
-      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      gloo_options->devices.push_back(
+          o.gloo_interface.empty()
+              ? c10d::ProcessGroupGloo::createDefaultDevice()
+              : c10d::ProcessGroupGloo::createDeviceForInterface(o.gloo_interface));
       handle->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(handle->store, o.rank,
                                                                     o.world_size, gloo_options);
     } else {

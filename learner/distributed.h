@@ -36,6 +36,10 @@ struct DistributedOptions {
   double timeout_s = 300;
   // Gradients are flattened into buckets of about this many bytes per all-reduce.
   int64_t bucket_bytes = int64_t{25} << 20;
+  // Network interface Gloo uses (e.g. "eth0"); "" = the address this host's name
+  // resolves to, or loopback. Set it when the hostname resolves to a loopback
+  // address (common on Debian) or a host has several networks.
+  std::string gloo_interface;
 };
 
 class ProcessGroupHandle;  // c10d process group, kept out of this header

@@ -39,6 +39,8 @@ RolloutClientOptions WorkerPool::ClientOptions() const {
   o.generate_deadline_s = options_.generate_deadline_s;
   o.update_deadline_s = options_.update_deadline_s;
   o.status_deadline_s = 5;
+  o.token = options_.token;
+  o.tls = options_.tls;
   return o;
 }
 
@@ -112,6 +114,10 @@ absl::Status WorkerPool::GenerateStream(const std::vector<GenerationRequest>& re
     for (size_t w = 0; w < live.size(); ++w) {
       if (results[w].ok()) continue;
       if (results[w].code() == absl::StatusCode::kInvalidArgument) return results[w];
+      if (results[w].code() == absl::StatusCode::kUnauthenticated) {  // a config error
+        return absl::UnauthenticatedError(
+            absl::StrCat("rollout worker ", live[w]->target, ": ", results[w].message()));
+      }
       live[w]->up = false;
       ++stats_.worker_failures;
       last_error = absl::Status(results[w].code(), absl::StrCat("rollout worker ", live[w]->target,
@@ -140,6 +146,10 @@ absl::Status WorkerPool::UpdateWeights(
       ++accepted;
     } else {
       if (s.code() == absl::StatusCode::kInvalidArgument) return s;
+      if (s.code() == absl::StatusCode::kUnauthenticated) {
+        return absl::UnauthenticatedError(
+            absl::StrCat("rollout worker ", w->target, ": ", s.message()));
+      }
       w->up = false;
       ++stats_.worker_failures;
       last = s;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/grpc_security.h"
 #include "rollout/generator.h"
 
 namespace rlvr {
@@ -36,6 +37,8 @@ struct WorkerPoolOptions {
   double update_deadline_s = 600;
   // Attempts to place the samples of one call before giving up (all workers down).
   int max_rounds = 4;
+  std::string token;     // shared token of the workers ("" = none)
+  TlsClientOptions tls;  // TLS to the workers (ca_file set)
 };
 
 struct WorkerPoolStats {

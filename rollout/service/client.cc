@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/grpc_security.h"
 #include "rollout.grpc.pb.h"
 #include "rollout/service/convert.h"
 
@@ -39,12 +40,21 @@ RolloutClient::~RolloutClient() = default;
 absl::StatusOr<std::unique_ptr<RolloutClient>> RolloutClient::Connect(
     const std::string& target, const RolloutClientOptions& options) {
   if (options.chunk_bytes <= 0) return absl::InvalidArgumentError("chunk_bytes must be > 0");
+  if (options.keepalive_s < 1) return absl::InvalidArgumentError("keepalive_s must be >= 1");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  impl->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  const int keepalive_ms = static_cast<int>(options.keepalive_s * 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // also during long Generate streams
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(options.tls, &args);
+  if (!credentials.ok()) return credentials.status();
+  impl->channel = grpc::CreateCustomChannel(target, *credentials, args);
   if (!impl->channel) return absl::InvalidArgumentError(absl::StrCat("bad target ", target));
   impl->stub = pb::RolloutService::NewStub(impl->channel);
   return std::unique_ptr<RolloutClient>(new RolloutClient(std::move(impl)));
@@ -54,6 +64,7 @@ absl::Status RolloutClient::GenerateStream(const std::vector<GenerationRequest>&
                                            const CompletionCallback& on_completion) {
   grpc::ClientContext ctx;
   SetDeadline(ctx, impl_->options.generate_deadline_s);
+  AddBearerToken(&ctx, impl_->options.token);
   pb::GenerateRequest request = rollout_internal::ToProto(requests);
   std::unique_ptr<grpc::ClientReader<pb::GenerateResponse>> reader =
       impl_->stub->Generate(&ctx, request);
@@ -79,6 +90,7 @@ absl::Status RolloutClient::UpdateWeights(
   }
   grpc::ClientContext ctx;
   SetDeadline(ctx, impl_->options.update_deadline_s);
+  AddBearerToken(&ctx, impl_->options.token);
   // The call goes through the generic stub so that each message is a ByteBuffer of two
   // slices: the encoded chunk fields, then the tensor's own memory (no copy; the slice
   // holds a reference to the tensor until gRPC has written it).
@@ -150,6 +162,7 @@ absl::Status RolloutClient::UpdateWeights(
 absl::StatusOr<EngineStatus> RolloutClient::GetStatus() {
   grpc::ClientContext ctx;
   SetDeadline(ctx, impl_->options.status_deadline_s);
+  AddBearerToken(&ctx, impl_->options.token);
   pb::GetStatusResponse r;
   grpc::Status s = impl_->stub->GetStatus(&ctx, pb::GetStatusRequest(), &r);
   if (!s.ok()) return FromGrpc(s);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/grpc_security.h"
 #include "rollout/engine.h"
 #include "rollout/generator.h"
 
@@ -29,11 +30,18 @@ struct RolloutClientOptions {
   double update_deadline_s = 600;     // one UpdateWeights call
   double status_deadline_s = 10;
   int64_t chunk_bytes = int64_t{32} << 20;  // weight bytes per message
+  std::string token;     // sent as "authorization: Bearer <token>" when non-empty
+  TlsClientOptions tls;  // ca_file set: TLS, verifying the worker's certificate
+  // HTTP/2 keepalive: a ping every keepalive_s, the connection declared dead (calls
+  // fail UNAVAILABLE) when one is not answered within keepalive_s. This is what
+  // notices a worker whose network vanished without closing the connection.
+  double keepalive_s = 10;
 };
 
 class RolloutClient final : public Generator {
  public:
-  // Creates the channel (connects lazily).
+  // Creates the channel (connects lazily). INVALID_ARGUMENT naming the option when a
+  // TLS file cannot be read.
   static absl::StatusOr<std::unique_ptr<RolloutClient>> Connect(
       const std::string& target, const RolloutClientOptions& options);
   ~RolloutClient() override;

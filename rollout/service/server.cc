@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "core/grpc_security.h"
 #include "core/status_macros.h"
 #include "rollout.grpc.pb.h"
 #include "rollout/service/convert.h"
@@ -284,10 +285,11 @@ class WeightReceiver final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 class Service final
     : public pb::RolloutService::WithRawCallbackMethod_UpdateWeights<pb::RolloutService::Service> {
  public:
-  explicit Service(Engine* engine) : engine_(engine) {}
+  Service(Engine* engine, std::string token) : engine_(engine), token_(std::move(token)) {}
 
   grpc::Status Generate(grpc::ServerContext* ctx, const pb::GenerateRequest* request,
                         grpc::ServerWriter<pb::GenerateResponse>* writer) override {
+    if (grpc::Status auth = CheckBearerToken(*ctx, token_); !auth.ok()) return auth;
     absl::Status s = CheckNoUnknownFields(*request);
     if (!s.ok()) return ToGrpc(s);
     std::vector<GenerationRequest> requests = rollout_internal::FromProto(*request);
@@ -346,11 +348,12 @@ class Service final
 
   grpc::ServerReadReactor<grpc::ByteBuffer>* UpdateWeights(grpc::CallbackServerContext* ctx,
                                                            grpc::ByteBuffer* response) override {
-    return new WeightReceiver(engine_, &buffers_, response, grpc::Status::OK);
+    return new WeightReceiver(engine_, &buffers_, response, CheckBearerToken(*ctx, token_));
   }
 
-  grpc::Status GetStatus(grpc::ServerContext*, const pb::GetStatusRequest* request,
+  grpc::Status GetStatus(grpc::ServerContext* ctx, const pb::GetStatusRequest* request,
                          pb::GetStatusResponse* response) override {
+    if (grpc::Status auth = CheckBearerToken(*ctx, token_); !auth.ok()) return auth;
     absl::Status s = CheckNoUnknownFields(*request);
     if (!s.ok()) return ToGrpc(s);
     EngineStatus st = engine_->GetStatus();
@@ -370,6 +373,7 @@ class Service final
 
  private:
   Engine* engine_;
+  const std::string token_;
   BufferPool buffers_;
 };
 
@@ -389,12 +393,20 @@ absl::StatusOr<std::unique_ptr<RolloutServer>> RolloutServer::Start(
     Engine* engine, const RolloutServerOptions& options) {
   grpc::EnableDefaultHealthCheckService(true);
   auto impl = std::make_unique<Impl>();
-  impl->service = std::make_unique<Service>(engine);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  impl->service = std::make_unique<Service>(engine, options.token);
   grpc::ServerBuilder builder;
   const std::string address = absl::StrCat(options.host, ":", options.port);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl->port);
+  builder.AddListeningPort(address, *credentials, &impl->port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  // Accept the clients' keepalive pings (RolloutClientOptions::keepalive_s), also
+  // between calls, without counting them as abuse.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.RegisterService(impl->service.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/grpc_security.h"
 #include "rollout/engine.h"
 
 namespace rlvr {
@@ -26,12 +27,17 @@ namespace rlvr {
 struct RolloutServerOptions {
   std::string host = "127.0.0.1";                  // loopback unless configured otherwise
   int port = 0;                                    // 0 = any free port (see port())
-  int64_t max_message_bytes = int64_t{256} << 20;  // per gRPC message
+  int64_t max_message_bytes = int64_t{256} << 20;  // per gRPC message; larger -> RESOURCE_EXHAUSTED
+  // Non-empty: every RolloutService call must carry "authorization: Bearer <token>"
+  // or gets UNAUTHENTICATED (health checks stay open).
+  std::string token;
+  TlsServerOptions tls;  // certificate and key: serve TLS only
 };
 
 class RolloutServer {
  public:
-  // Binds and starts serving. UNAVAILABLE when the address cannot be bound.
+  // Binds and starts serving. UNAVAILABLE when the address cannot be bound;
+  // INVALID_ARGUMENT naming the option when a TLS file cannot be read.
   static absl::StatusOr<std::unique_ptr<RolloutServer>> Start(Engine* engine,
                                                               const RolloutServerOptions& options);
   ~RolloutServer();  // Shutdown()

@@ -66,6 +66,8 @@ class StepLog(TrainerCallback):
 
 def main():
     spec = json.load(open(sys.argv[1]))
+    if spec.get("threads", 0) > 0:
+        torch.set_num_threads(spec["threads"])
     torch.manual_seed(spec["seed"])
     rows = [json.loads(line) for line in open(spec["tasks"])]
     dataset = Dataset.from_list([{"prompt": r["prompt"], "gold": r["gold"]} for r in rows])

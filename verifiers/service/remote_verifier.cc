@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/grpc_security.h"
 #include "verifier.grpc.pb.h"
 #include "verifiers/service/convert.h"
 
@@ -56,8 +57,13 @@ absl::StatusOr<std::unique_ptr<RemoteVerifier>> RemoteVerifier::Create(
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  auto channel =
-      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(options.tls, &args);
+  if (!credentials.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("remote verifier: ", credentials.status().message()));
+  }
+  auto channel = grpc::CreateCustomChannel(options.target, *credentials, args);
   auto impl = std::make_unique<Impl>();
   impl->stub = pb::VerifierService::NewStub(channel);
   impl->options = std::move(options);
@@ -85,7 +91,7 @@ absl::StatusOr<std::vector<absl::StatusOr<Reward>>> RemoteVerifier::VerifyBatch(
     }
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(std::min(deadline, now + o.attempt_timeout)));
-    if (!o.token.empty()) context.AddMetadata("authorization", "Bearer " + o.token);
+    AddBearerToken(&context, o.token);
     pb::VerifyResponse response;
     last = impl_->stub->Verify(&context, request, &response);
     if (last.ok()) {
@@ -129,6 +135,11 @@ absl::Status RegisterRemoteVerifier(VerifierRegistry& registry) {
       "remote", [](const nlohmann::json& config) -> absl::StatusOr<std::unique_ptr<Verifier>> {
         static const std::set<std::string> kKnown = {"target",
                                                      "token",
+                                                     "token_file",
+                                                     "tls_ca",
+                                                     "tls_cert",
+                                                     "tls_key",
+                                                     "tls_server_name",
                                                      "on_failure",
                                                      "max_attempts",
                                                      "retry_deadline_s",
@@ -148,6 +159,19 @@ absl::Status RegisterRemoteVerifier(VerifierRegistry& registry) {
           }
           o.target = config.value("target", "");
           o.token = config.value("token", "");
+          const std::string token_file = config.value("token_file", "");
+          if (!token_file.empty()) {
+            absl::StatusOr<std::string> token = ReadTokenFile(token_file, "token_file");
+            if (!token.ok()) {
+              return absl::InvalidArgumentError(
+                  absl::StrCat("verifier 'remote': ", token.status().message()));
+            }
+            o.token = *std::move(token);
+          }
+          o.tls.ca_file = config.value("tls_ca", "");
+          o.tls.cert_file = config.value("tls_cert", "");
+          o.tls.key_file = config.value("tls_key", "");
+          o.tls.server_name = config.value("tls_server_name", "");
           const std::string on_failure = config.value("on_failure", "fail");
           if (on_failure != "fail" && on_failure != "retry") {
             return absl::InvalidArgumentError(

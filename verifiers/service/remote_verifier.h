@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/grpc_security.h"
 #include "verifiers/registry.h"
 #include "verifiers/verifier.h"
 
@@ -26,6 +27,7 @@ namespace rlvr {
 struct RemoteVerifierOptions {
   std::string target;  // "host:port", e.g. "127.0.0.1:50051"
   std::string token;   // sent as "authorization: Bearer <token>" when non-empty
+  TlsClientOptions tls;  // ca_file set: TLS, verifying the service's certificate
   enum class OnFailure { kFail, kRetry };
   OnFailure on_failure = OnFailure::kFail;
   int max_attempts = 4;                                // kFail: attempts per call, >= 1
@@ -60,6 +62,8 @@ class RemoteVerifier final : public Verifier {
 };
 
 // Registers "remote", configured as {"target": "127.0.0.1:50051", "token": "",
+// "token_file": "" (a file holding the token), "tls_ca": "", "tls_cert": "", "tls_key": "",
+// "tls_server_name": "",
 // "on_failure": "fail" | "retry", "max_attempts": 4, "retry_deadline_s": 600,
 // "attempt_timeout_s": 60, "initial_backoff_ms": 100, "max_backoff_ms": 5000}.
 absl::Status RegisterRemoteVerifier(VerifierRegistry& registry);

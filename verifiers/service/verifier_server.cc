@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "core/grpc_security.h"
 #include "verifier.grpc.pb.h"
 #include "verifiers/pipeline/verify_queue.h"
 #include "verifiers/service/convert.h"
@@ -62,8 +63,7 @@ class ServiceImpl final : public pb::VerifierService::CallbackService {
   ServiceImpl(VerifyQueue* queue, const VerifierServerOptions& options, Counters* counters)
       : queue_(queue),
         options_(options),
-        counters_(counters),
-        expected_auth_(options.token.empty() ? "" : "Bearer " + options.token) {}
+        counters_(counters) {}
 
   grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
                                    const pb::VerifyRequest* request,
@@ -71,16 +71,10 @@ class ServiceImpl final : public pb::VerifierService::CallbackService {
     counters_->calls++;
     const int n = request->items_size();
     auto* reactor = new VerifyReactor(response, n);
-    if (!expected_auth_.empty()) {
-      auto it = context->client_metadata().find("authorization");
-      if (it == context->client_metadata().end() ||
-          std::string(it->second.data(), it->second.size()) != expected_auth_) {
-        counters_->rejected_auth++;
-        reactor->Finish(
-            grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                         "missing or wrong token (metadata 'authorization: Bearer ...')"));
-        return reactor;
-      }
+    if (grpc::Status auth = CheckBearerToken(*context, options_.token); !auth.ok()) {
+      counters_->rejected_auth++;
+      reactor->Finish(auth);
+      return reactor;
     }
     if (n > options_.max_batch_items) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -137,7 +131,6 @@ class ServiceImpl final : public pb::VerifierService::CallbackService {
   VerifyQueue* const queue_;
   const VerifierServerOptions options_;
   Counters* const counters_;
-  const std::string expected_auth_;
 };
 
 class ServerImpl final : public VerifierServer {
@@ -153,9 +146,12 @@ class ServerImpl final : public VerifierServer {
   absl::Status Init() {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+        MakeServerCredentials(options_.tls);
+    if (!credentials.ok()) return credentials.status();
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(absl::StrCat(options_.address, ":", options_.port),
-                             grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(absl::StrCat(options_.address, ":", options_.port), *credentials,
+                             &port_);
     builder.RegisterService(&service_);
     builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
     builder.SetMaxSendMessageSize(options_.max_message_bytes);

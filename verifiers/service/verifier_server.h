@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/grpc_security.h"
 #include "verifiers/verifier.h"
 
 namespace rlvr {
@@ -31,7 +32,9 @@ struct VerifierServerOptions {
   int num_threads = 4;                // verification worker threads
   int64_t max_pending_items = 1024;   // items queued or running; beyond -> RESOURCE_EXHAUSTED
   int64_t max_batch_items = 4096;     // items in one call; beyond -> INVALID_ARGUMENT
-  int max_message_bytes = 64 << 20;   // largest request or response message
+  int max_message_bytes = 64 << 20;   // largest request or response message; larger ->
+                                      // RESOURCE_EXHAUSTED
+  TlsServerOptions tls;               // certificate and key: serve TLS only
 };
 
 struct VerifierServerStats {
@@ -44,7 +47,8 @@ struct VerifierServerStats {
 
 class VerifierServer {
  public:
-  // Binds and starts serving. UNAVAILABLE if the address cannot be bound.
+  // Binds and starts serving. UNAVAILABLE if the address cannot be bound;
+  // INVALID_ARGUMENT naming the option when a TLS file cannot be read.
   static absl::StatusOr<std::unique_ptr<VerifierServer>> Start(
       std::shared_ptr<const Verifier> verifier, const VerifierServerOptions& options);
   virtual ~VerifierServer() = default;
