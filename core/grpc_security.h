@@ -34,7 +34,9 @@ struct TlsServerOptions {
   std::string cert_file;       // PEM certificate chain of this server
   std::string key_file;        // PEM private key of cert_file
   std::string client_ca_file;  // when set, clients must present a certificate it signed
-  bool enabled() const { return !cert_file.empty() || !key_file.empty() || !client_ca_file.empty(); }
+  bool enabled() const {
+    return !cert_file.empty() || !key_file.empty() || !client_ca_file.empty();
+  }
 };
 
 // Client side TLS. ca_file empty (and no client certificate) = plaintext.

@@ -162,8 +162,8 @@ TEST_F(SecurityTest, RolloutServiceRefusesCallsWithoutTheToken) {
 TEST_F(SecurityTest, VerifierServiceRefusesCallsWithoutTheToken) {
   auto math = BuiltinVerifiers().Create("math", nlohmann::json::object());
   ASSERT_TRUE(math.ok());
-  auto server = VerifierServer::Start(std::shared_ptr<const Verifier>(std::move(*math)),
-                                      {.token = kToken});
+  auto server =
+      VerifierServer::Start(std::shared_ptr<const Verifier>(std::move(*math)), {.token = kToken});
   ASSERT_TRUE(server.ok()) << server.status();
   auto anonymous = RemoteVerifier::Create({.target = (*server)->target(), .max_attempts = 1});
   ASSERT_TRUE(anonymous.ok());
@@ -188,15 +188,13 @@ TEST_F(SecurityTest, VerifierServiceRefusesCallsWithoutTheToken) {
 
 TEST_F(SecurityTest, TlsWorksWithTheCaAndPlaintextOrWrongCaFails) {
   ASSERT_TRUE(openssl_ok_) << "openssl could not make the test certificates";
-  std::unique_ptr<RolloutServer> server =
-      StartRollout({.token = kToken, .tls = ServerTls()});
+  std::unique_ptr<RolloutServer> server = StartRollout({.token = kToken, .tls = ServerTls()});
   ASSERT_NE(server, nullptr);
   const std::string target = "127.0.0.1:" + std::to_string(server->port());
 
   auto tls = RolloutClient::Connect(
-      target, {.status_deadline_s = 10,
-               .token = kToken,
-               .tls = {.ca_file = (*dir_ / "ca.pem").string()}});
+      target,
+      {.status_deadline_s = 10, .token = kToken, .tls = {.ca_file = (*dir_ / "ca.pem").string()}});
   ASSERT_TRUE(tls.ok()) << tls.status();
   absl::StatusOr<std::vector<Completion>> out = (*tls)->Generate({Greedy({4, 5})});
   ASSERT_TRUE(out.ok()) << out.status();
@@ -207,10 +205,10 @@ TEST_F(SecurityTest, TlsWorksWithTheCaAndPlaintextOrWrongCaFails) {
   EXPECT_FALSE(plain_status.ok());
   EXPECT_EQ(plain_status.status().code(), absl::StatusCode::kUnavailable) << plain_status.status();
 
-  auto other_ca = RolloutClient::Connect(
-      target, {.status_deadline_s = 3,
-               .token = kToken,
-               .tls = {.ca_file = (*dir_ / "other.pem").string()}});
+  auto other_ca =
+      RolloutClient::Connect(target, {.status_deadline_s = 3,
+                                      .token = kToken,
+                                      .tls = {.ca_file = (*dir_ / "other.pem").string()}});
   ASSERT_TRUE(other_ca.ok());
   EXPECT_FALSE((*other_ca)->GetStatus().ok()) << "a client trusting another CA connected";
 
@@ -227,15 +225,16 @@ TEST_F(SecurityTest, TlsWorksWithTheCaAndPlaintextOrWrongCaFails) {
   absl::StatusOr<Reward> reward = (*remote)->Verify(MathRequest("\\boxed{4}"));
   ASSERT_TRUE(reward.ok()) << reward.status();
   EXPECT_EQ(reward->score, 1.0);
-  auto plain_remote = BuiltinVerifiers().Create(
-      "remote", {{"target", (*vserver)->target()}, {"token", kToken}, {"max_attempts", 1},
-                 {"attempt_timeout_s", 3}});
+  auto plain_remote = BuiltinVerifiers().Create("remote", {{"target", (*vserver)->target()},
+                                                           {"token", kToken},
+                                                           {"max_attempts", 1},
+                                                           {"attempt_timeout_s", 3}});
   ASSERT_TRUE(plain_remote.ok());
   EXPECT_FALSE((*plain_remote)->Verify(MathRequest("\\boxed{4}")).ok());
 
   // Bad TLS files are refused up front, naming the option.
-  auto bad = RolloutServer::Start(engine_.get(),
-                                  {.tls = {.cert_file = (*dir_ / "server.pem").string()}});
+  auto bad =
+      RolloutServer::Start(engine_.get(), {.tls = {.cert_file = (*dir_ / "server.pem").string()}});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   auto missing = RolloutClient::Connect(target, {.tls = {.ca_file = (*dir_ / "no.pem").string()}});
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("tls_ca"));
@@ -340,7 +339,8 @@ TEST_F(SecurityTest, ServeCommandsTakeTheTokenFromAFileOrEnvironment) {
   // A token variable that is not set: one clear error naming the field, exit 2.
   Proc unset = StartCli({"serve-verifier", "--config", cfg.string()}, *dir_ / "unset.log");
   EXPECT_EQ(unset.pid, -1);
-  EXPECT_THAT(ReadFile(*dir_ / "unset.log"), HasSubstr("serve.token_env: environment variable MY_TOKEN"));
+  EXPECT_THAT(ReadFile(*dir_ / "unset.log"),
+              HasSubstr("serve.token_env: environment variable MY_TOKEN"));
 }
 
 TEST_F(SecurityTest, PluginOutsideTheAllowedDirectoriesIsRefused) {
@@ -358,10 +358,12 @@ TEST_F(SecurityTest, PluginOutsideTheAllowedDirectoriesIsRefused) {
                  {"plugin_dirs", nlohmann::json::array({allowed.string()})}});
   EXPECT_EQ(outside.status().code(), absl::StatusCode::kPermissionDenied) << outside.status();
   auto via_link = BuiltinVerifiers().Create(
-      "plugin", {{"library", (allowed / "link.so").string()}, {"plugin_dirs", nlohmann::json::array({allowed.string()})}});
+      "plugin", {{"library", (allowed / "link.so").string()},
+                 {"plugin_dirs", nlohmann::json::array({allowed.string()})}});
   EXPECT_EQ(via_link.status().code(), absl::StatusCode::kPermissionDenied) << via_link.status();
   auto inside = BuiltinVerifiers().Create(
-      "plugin", {{"library", "libexact.so"}, {"plugin_dirs", nlohmann::json::array({allowed.string()})}});
+      "plugin",
+      {{"library", "libexact.so"}, {"plugin_dirs", nlohmann::json::array({allowed.string()})}});
   EXPECT_TRUE(inside.ok()) << inside.status();
 
   // And through `rlvr serve-verifier`: refused at start with the reason, no server.
