@@ -7,7 +7,7 @@
 #   tests/deploy/netns_test.sh RLVR_BINARY
 # Exits 77 (skipped) when not root or network namespaces are not available.
 set -euo pipefail
-rlvr=${1:?usage: netns_test.sh RLVR_BINARY}
+rlvr=$(realpath "${1:?usage: netns_test.sh RLVR_BINARY}")
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root for ip netns"

@@ -7,7 +7,7 @@
 #   tests/deploy/slurm_test.sh RLVR_BINARY SOURCE_DIR
 # Exits 77 (skipped) when not root or Slurm/munge are not installed.
 set -euo pipefail
-rlvr=${1:?usage: slurm_test.sh RLVR_BINARY SOURCE_DIR}
+rlvr=$(realpath "${1:?usage: slurm_test.sh RLVR_BINARY SOURCE_DIR}")
 src=${2:?usage: slurm_test.sh RLVR_BINARY SOURCE_DIR}
 
 skip() { echo "SKIPPED: $*"; exit 77; }
