@@ -51,8 +51,9 @@ absl::Status BenchWeightSync(int64_t chunk_mb, int reps) {
                    RolloutServer::Start(engine.get(), {.host = "127.0.0.1", .port = 0}));
   RolloutClientOptions client_options;
   client_options.chunk_bytes = chunk_mb << 20;
-  ASSIGN_OR_RETURN(std::unique_ptr<RolloutClient> client,
-                   RolloutClient::Connect(absl::StrCat("127.0.0.1:", server->port()), client_options));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<RolloutClient> client,
+      RolloutClient::Connect(absl::StrCat("127.0.0.1:", server->port()), client_options));
   std::vector<std::pair<std::string, torch::Tensor>> tensors = policy.NamedParameters();
   int64_t bytes = 0;
   for (const auto& [name, t] : tensors) bytes += static_cast<int64_t>(t.nbytes());
@@ -70,19 +71,18 @@ absl::Status BenchWeightSync(int64_t chunk_mb, int reps) {
   const double memcpy_bw = MemcpyBytesPerSecond(bytes);
   double load[1] = {0};
   (void)getloadavg(load, 1);
-  nlohmann::json report = {
-      {"benchmark", "weight-sync"},
-      {"transport", "grpc-loopback"},
-      {"bytes", bytes},
-      {"chunk_bytes", chunk_mb << 20},
-      {"reps", reps},
-      {"mean_bytes_per_s", bytes * reps / total},
-      {"best_bytes_per_s", best},
-      {"memcpy_bytes_per_s", memcpy_bw},
-      {"ratio_to_memcpy", (bytes * reps / total) / memcpy_bw},
-      {"final_policy_version", status.policy_version},
-      {"load_average_1m", load[0]},
-      {"goal_bytes_per_s", 1e9}};
+  nlohmann::json report = {{"benchmark", "weight-sync"},
+                           {"transport", "grpc-loopback"},
+                           {"bytes", bytes},
+                           {"chunk_bytes", chunk_mb << 20},
+                           {"reps", reps},
+                           {"mean_bytes_per_s", bytes * reps / total},
+                           {"best_bytes_per_s", best},
+                           {"memcpy_bytes_per_s", memcpy_bw},
+                           {"ratio_to_memcpy", (bytes * reps / total) / memcpy_bw},
+                           {"final_policy_version", status.policy_version},
+                           {"load_average_1m", load[0]},
+                           {"goal_bytes_per_s", 1e9}};
   std::cout << report.dump(2) << "\n";
   return absl::OkStatus();
 }

@@ -24,7 +24,8 @@ absl::Status ExportHf(const std::string& checkpoint, const std::string& out,
   if (!fs::exists(fs::path(dir) / "manifest.json")) {
     std::vector<std::string> all = ListCheckpoints(dir);
     if (all.empty()) {
-      return absl::NotFoundError(absl::StrCat(checkpoint, ": not a checkpoint (no manifest.json) "
+      return absl::NotFoundError(absl::StrCat(checkpoint,
+                                              ": not a checkpoint (no manifest.json) "
                                               "and holds no step-* checkpoints"));
     }
     dir.clear();

@@ -51,14 +51,14 @@ absl::Status Serve(const ServeFlags& f) {
   server_options.host = f.host;
   server_options.port = f.port;
   server_options.max_message_bytes = f.max_message_mib << 20;
-  server_options.tls = {.cert_file = f.tls_cert, .key_file = f.tls_key,
-                        .client_ca_file = f.tls_client_ca};
+  server_options.tls = {
+      .cert_file = f.tls_cert, .key_file = f.tls_key, .client_ca_file = f.tls_client_ca};
   server_options.token = *std::move(token);
   auto server = RolloutServer::Start(engine->get(), server_options);
   if (!server.ok()) return server.status();
   std::cerr << "rlvr serve-rollout: listening on " << f.host << ":" << (*server)->port()
-            << " (model " << f.model << ", " << (*engine)->GetStatus().kv_slots_total
-            << " KV slots" << (server_options.tls.enabled() ? ", TLS" : "")
+            << " (model " << f.model << ", " << (*engine)->GetStatus().kv_slots_total << " KV slots"
+            << (server_options.tls.enabled() ? ", TLS" : "")
             << (server_options.token.empty() ? "" : ", token required") << ")" << std::endl;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -80,8 +80,7 @@ void AddServeRolloutCommand(CLI::App& app) {
   cmd->add_option("--max-len", flags->max_len, "Tokens per sequence (0 = model's)");
   cmd->add_option("--token-file", flags->token_file,
                   "File holding the shared token every call must carry");
-  cmd->add_option("--token-env", flags->token_env,
-                  "Environment variable holding the shared token");
+  cmd->add_option("--token-env", flags->token_env, "Environment variable holding the shared token");
   cmd->add_option("--tls-cert", flags->tls_cert, "PEM certificate chain: serve TLS");
   cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert");
   cmd->add_option("--tls-client-ca", flags->tls_client_ca,

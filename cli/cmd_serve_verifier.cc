@@ -74,8 +74,8 @@ absl::Status ServeVerifier(const std::string& config_path,
   if (port_flag >= 0) options.port = port_flag;
   if (!token_file.empty() || !token_env.empty()) {
     if (!options.token.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          config_path, ": serve.token and serve.token_file/token_env: set only one"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_path, ": serve.token and serve.token_file/token_env: set only one"));
     }
     absl::StatusOr<std::string> token = ResolveToken(token_file, token_env, "serve.");
     if (!token.ok()) {

@@ -1,11 +1,11 @@
 // `rlvr train`: GRPO training end to end, and the built-in default run.
+#include <unistd.h>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -329,8 +329,13 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
               << stats.rejoined_workers << " rejoin(s)\n";
   }
   if (g_stop) {
-    std::cerr << "\nrlvr train: interrupted; checkpoint saved at step " << trainer.step()
-              << " (continue with --resume)\n";
+    if (setup->trainer.checkpoint_every > 0) {
+      std::cerr << "\nrlvr train: interrupted; checkpoint saved at step " << trainer.step()
+                << " (continue with --resume)\n";
+    } else {
+      std::cerr << "\nrlvr train: interrupted at step " << trainer.step()
+                << "; checkpoint.every is 0, so no checkpoint was saved\n";
+    }
     if (rank0) RefreshDashboard(*setup, false);
     return absl::OkStatus();
   }

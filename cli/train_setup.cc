@@ -174,8 +174,10 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.ReadJson("verifiers", &verifier_configs);
   if (!verifier_configs.is_object()) r.AddError("verifiers", "expected a mapping");
   for (auto& [name, cfg] : verifier_configs.items()) {
-    if (!cfg.is_object()) r.AddError("verifiers." + name, "expected a mapping");
-    else if (cfg.contains("use") && !cfg["use"].is_string()) r.AddError("verifiers." + name + ".use", "expected a string");
+    if (!cfg.is_object())
+      r.AddError("verifiers." + name, "expected a mapping");
+    else if (cfg.contains("use") && !cfg["use"].is_string())
+      r.AddError("verifiers." + name + ".use", "expected a string");
   }
 
   // security: token and TLS of the gRPC clients (cluster mode).
@@ -227,7 +229,8 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     r.AddError("learner.aggregation", agg.status().message());
   }
   if (grpo.loss.kl_coef != 0) {
-    r.AddError("learner.kl_coef", "a KL penalty to a reference model is not wired into rlvr train yet");
+    r.AddError("learner.kl_coef",
+               "a KL penalty to a reference model is not wired into rlvr train yet");
   }
   RETURN_IF_ERROR(r.Finish());
 
@@ -297,7 +300,8 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     };
     setup->sft_tasks = std::make_unique<IndexedTaskSource>(make(setup->seed * 4 + 1));
     setup->train_tasks = std::make_unique<IndexedTaskSource>(make(setup->seed * 4 + 2));
-    for (int64_t i = 0; i < eval_count; ++i) setup->eval_tasks.push_back(make(setup->seed * 4 + 3)(i));
+    for (int64_t i = 0; i < eval_count; ++i)
+      setup->eval_tasks.push_back(make(setup->seed * 4 + 3)(i));
   } else {
     ASSIGN_OR_RETURN(FieldMapping mapping, MappingForFormat(format));
     auto open = [&](Split split) {

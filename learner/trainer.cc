@@ -24,8 +24,7 @@ double Seconds(Clock::time_point since) {
 }
 
 // Runs fn(i) for i in [0, n) on `threads` threads; returns the first error.
-absl::Status ParallelFor(int64_t n, int threads,
-                         const std::function<absl::Status(int64_t)>& fn) {
+absl::Status ParallelFor(int64_t n, int threads, const std::function<absl::Status(int64_t)>& fn) {
   std::atomic<int64_t> next{0};
   std::mutex mu;
   absl::Status first;
@@ -65,8 +64,8 @@ struct Trainer::Batch {
 };
 
 Trainer::Trainer(Transformer& policy, Optimizer& optimizer, Generator& generator,
-                 const Tokenizer& tokenizer, TaskSource& tasks, TaskGrader grader,
-                 DataParallel* dp, TrainerOptions options)
+                 const Tokenizer& tokenizer, TaskSource& tasks, TaskGrader grader, DataParallel* dp,
+                 TrainerOptions options)
     : policy_(policy),
       optimizer_(optimizer),
       generator_(generator),
@@ -108,8 +107,8 @@ absl::StatusOr<Trainer::Batch> Trainer::Produce(int64_t step_seed) {
         const Task& task = tasks[completions[i].request_index];
         absl::StatusOr<Reward> r = grader_(task, completions[i]);
         if (!r.ok()) {
-          return absl::Status(r.status().code(), absl::StrCat("grading task ", task.id, ": ",
-                                                              r.status().message()));
+          return absl::Status(r.status().code(),
+                              absl::StrCat("grading task ", task.id, ": ", r.status().message()));
         }
         rewards[i] = *r;
         return absl::OkStatus();
@@ -140,7 +139,8 @@ absl::StatusOr<int64_t> Trainer::Resume(std::vector<std::string>* warnings) {
   if (warnings != nullptr) *warnings = loaded.warnings;
   step_ = loaded.meta.step;
   version_ = loaded.meta.policy_version;
-  if (loaded.meta.state.contains("tasks")) RETURN_IF_ERROR(tasks_.Restore(loaded.meta.state["tasks"]));
+  if (loaded.meta.state.contains("tasks"))
+    RETURN_IF_ERROR(tasks_.Restore(loaded.meta.state["tasks"]));
   RETURN_IF_ERROR(generator_.UpdateWeights(version_, policy_.NamedParameters()));
   published_version_ = version_;
   return step_;
@@ -162,7 +162,7 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
   bool quit = false;
   std::thread producer;
   if (async) {
-    producer = std::thread([&, seed = step_ * 7919 + rank] () mutable {
+    producer = std::thread([&, seed = step_ * 7919 + rank]() mutable {
       for (int64_t k = 0;; ++k) {
         {
           std::unique_lock<std::mutex> lock(mu);
@@ -215,7 +215,8 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
     double staleness_sum = 0;
     for (size_t first = 0; first < batch->samples.size(); first += g) {
       int64_t oldest = batch->samples[first].policy_version;
-      for (int64_t j = 0; j < g; ++j) oldest = std::min(oldest, batch->samples[first + j].policy_version);
+      for (int64_t j = 0; j < g; ++j)
+        oldest = std::min(oldest, batch->samples[first + j].policy_version);
       if (async && version_ - oldest > options_.max_staleness) {
         report.stale_dropped += g;
         continue;
@@ -262,7 +263,8 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
       meta.policy_version = version_;
       meta.state = {{"tasks", consumed_state}};
       meta.config_yaml = options_.config_yaml;
-      absl::StatusOr<std::string> saved = SaveCheckpoint(options_.checkpoint, policy_, &optimizer_, meta);
+      absl::StatusOr<std::string> saved =
+          SaveCheckpoint(options_.checkpoint, policy_, &optimizer_, meta);
       if (!saved.ok()) {
         status = saved.status();
         break;
@@ -276,7 +278,8 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
     meta.policy_version = version_;
     meta.state = {{"tasks", consumed_state}};
     meta.config_yaml = options_.config_yaml;
-    absl::StatusOr<std::string> saved = SaveCheckpoint(options_.checkpoint, policy_, &optimizer_, meta);
+    absl::StatusOr<std::string> saved =
+        SaveCheckpoint(options_.checkpoint, policy_, &optimizer_, meta);
     if (!saved.ok()) status = saved.status();
   }
   if (options_.learner_threads > 0) at::set_num_threads(previous_threads);

@@ -125,8 +125,8 @@ absl::Status WorkerPool::GenerateStream(const std::vector<GenerationRequest>& re
     }
   }
   if (!pending.empty()) {
-    return absl::UnavailableError(absl::StrCat(pending.size(), " samples could not be generated: ",
-                                               last_error.message()));
+    return absl::UnavailableError(
+        absl::StrCat(pending.size(), " samples could not be generated: ", last_error.message()));
   }
   return absl::OkStatus();
 }
@@ -135,7 +135,8 @@ absl::Status WorkerPool::UpdateWeights(
     int64_t version, const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
   std::lock_guard<std::mutex> lock(mu_);
   latest_.clear();
-  for (const auto& [name, t] : tensors) latest_.emplace_back(name, t.detach().to(torch::kCPU).clone());
+  for (const auto& [name, t] : tensors)
+    latest_.emplace_back(name, t.detach().to(torch::kCPU).clone());
   version_ = version;
   int accepted = 0;
   absl::Status last;
@@ -157,8 +158,9 @@ absl::Status WorkerPool::UpdateWeights(
   }
   ReviveWorkers();
   if (accepted == 0 && LiveLocked() == 0) {
-    return absl::UnavailableError(absl::StrCat("no rollout worker took weights version ", version,
-                                               last.ok() ? "" : absl::StrCat(": ", last.message())));
+    return absl::UnavailableError(
+        absl::StrCat("no rollout worker took weights version ", version,
+                     last.ok() ? "" : absl::StrCat(": ", last.message())));
   }
   return absl::OkStatus();
 }

@@ -74,7 +74,7 @@ class WorkerPool final : public Generator {
   WorkerPoolOptions options_;
   mutable std::mutex mu_;  // serialises calls and guards the fields below
   std::vector<std::unique_ptr<Worker>> workers_;
-  int64_t version_ = -1;  // -1: no weights pushed yet
+  int64_t version_ = -1;                                       // -1: no weights pushed yet
   std::vector<std::pair<std::string, torch::Tensor>> latest_;  // CPU copies
   WorkerPoolStats stats_;
 };

@@ -54,16 +54,9 @@ std::string ReadFile(const fs::path& p) {
 
 // Small settings that still exercise every phase.
 std::vector<std::string> Tiny(const std::string& name, int steps) {
-  return {"train",
-          "run.name=" + name,
-          "sft.steps=3",
-          "sft.batch_size=4",
-          "learner.steps=" + std::to_string(steps),
-          "learner.prompts_per_step=2",
-          "rollout.n=4",
-          "rollout.max_new_tokens=16",
-          "data.eval_tasks=4",
-          "checkpoint.every=2",
+  return {"train", "run.name=" + name, "sft.steps=3", "sft.batch_size=4",
+          "learner.steps=" + std::to_string(steps), "learner.prompts_per_step=2", "rollout.n=4",
+          "rollout.max_new_tokens=16", "data.eval_tasks=4", "checkpoint.every=2",
           "checkpoint.keep_last=10",
           // A barely trained model rarely earns a reward, so GRPO's gradient is often 0;
           // decoupled weight decay still moves every parameter, and resume must keep
@@ -74,8 +67,9 @@ std::vector<std::string> Tiny(const std::string& name, int steps) {
 class TrainE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("rlvr_train_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("rlvr_train_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -124,13 +118,16 @@ TEST_F(TrainE2eTest, ResumeGivesTheSameParametersAsAStraightRun) {
   Result second = RunRlvr(resume, dir_);
   ASSERT_EQ(second.code, 0) << second.out;
   EXPECT_THAT(second.out, HasSubstr("resumed after step 2"));
-  const fs::path a = dir_ / "runs" / "straight" / "checkpoints" / "step-00000004" / "model" / "model.safetensors";
-  const fs::path b = dir_ / "runs" / "split" / "checkpoints" / "step-00000004" / "model" / "model.safetensors";
+  const fs::path a =
+      dir_ / "runs" / "straight" / "checkpoints" / "step-00000004" / "model" / "model.safetensors";
+  const fs::path b =
+      dir_ / "runs" / "split" / "checkpoints" / "step-00000004" / "model" / "model.safetensors";
   ASSERT_TRUE(fs::exists(a));
   ASSERT_TRUE(fs::exists(b));
   EXPECT_TRUE(ReadFile(a) == ReadFile(b)) << "resumed parameters differ from the straight run";
   // And the weights did change from step 2 to step 4 (the comparison is not vacuous).
-  const fs::path mid = dir_ / "runs" / "straight" / "checkpoints" / "step-00000002" / "model" / "model.safetensors";
+  const fs::path mid =
+      dir_ / "runs" / "straight" / "checkpoints" / "step-00000002" / "model" / "model.safetensors";
   EXPECT_FALSE(ReadFile(a) == ReadFile(mid));
 }
 

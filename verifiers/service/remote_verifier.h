@@ -25,8 +25,8 @@
 namespace rlvr {
 
 struct RemoteVerifierOptions {
-  std::string target;  // "host:port", e.g. "127.0.0.1:50051"
-  std::string token;   // sent as "authorization: Bearer <token>" when non-empty
+  std::string target;    // "host:port", e.g. "127.0.0.1:50051"
+  std::string token;     // sent as "authorization: Bearer <token>" when non-empty
   TlsClientOptions tls;  // ca_file set: TLS, verifying the service's certificate
   enum class OnFailure { kFail, kRetry };
   OnFailure on_failure = OnFailure::kFail;

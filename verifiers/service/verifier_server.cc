@@ -61,9 +61,7 @@ class VerifyReactor final : public grpc::ServerUnaryReactor {
 class ServiceImpl final : public pb::VerifierService::CallbackService {
  public:
   ServiceImpl(VerifyQueue* queue, const VerifierServerOptions& options, Counters* counters)
-      : queue_(queue),
-        options_(options),
-        counters_(counters) {}
+      : queue_(queue), options_(options), counters_(counters) {}
 
   grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
                                    const pb::VerifyRequest* request,
