@@ -1,10 +1,12 @@
 #include "learner/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include <ATen/Parallel.h>
 
@@ -23,26 +25,68 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-// Runs fn(i) for i in [0, n) on `threads` threads; returns the first error.
-absl::Status ParallelFor(int64_t n, int threads, const std::function<absl::Status(int64_t)>& fn) {
-  std::atomic<int64_t> next{0};
-  std::mutex mu;
-  absl::Status first;
-  auto worker = [&] {
-    for (int64_t i = next++; i < n; i = next++) {
-      absl::Status s = fn(i);
+// Grades completions while generation goes on, so that reward latency hides behind
+// rollout: the generator's callback hands each finished completion (by index) to
+// `threads` grading threads through a queue of at most `capacity` items; the callback
+// blocks while the queue is full. After the first grading error the rest are skipped
+// (the step fails) but the queue keeps draining, so the generator never stalls.
+class StreamingGrader {
+ public:
+  StreamingGrader(int threads, size_t capacity, std::function<absl::Status(int64_t)> grade)
+      : capacity_(std::max<size_t>(capacity, 1)), grade_(std::move(grade)) {
+    for (int t = 0; t < std::max(threads, 1); ++t) pool_.emplace_back([this] { Work(); });
+  }
+  ~StreamingGrader() { (void)Finish(); }
+
+  void Push(int64_t index) {
+    std::unique_lock<std::mutex> lock(mu_);
+    not_full_.wait(lock, [&] { return queue_.size() < capacity_; });
+    queue_.push_back(index);
+    not_empty_.notify_one();
+  }
+
+  // Waits for every pushed completion to be graded; returns the first error.
+  absl::Status Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+    }
+    not_empty_.notify_all();
+    for (auto& t : pool_) t.join();
+    pool_.clear();
+    return first_error_;
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      int64_t index;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        not_empty_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        index = queue_.front();
+        queue_.pop_front();
+        not_full_.notify_one();
+        if (!first_error_.ok()) continue;
+      }
+      absl::Status s = grade_(index);
       if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first.ok()) first = s;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (first_error_.ok()) first_error_ = s;
       }
     }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < std::max(threads, 1); ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  return first;
-}
+  }
+
+  const size_t capacity_;
+  const std::function<absl::Status(int64_t)> grade_;
+  std::mutex mu_;
+  std::condition_variable not_empty_, not_full_;
+  std::deque<int64_t> queue_;
+  bool closed_ = false;
+  absl::Status first_error_;
+  std::vector<std::thread> pool_;
+};
 
 }  // namespace
 
@@ -95,15 +139,14 @@ absl::StatusOr<Trainer::Batch> Trainer::Produce(int64_t step_seed) {
   }
   Batch batch;
   batch.source_state = tasks_.State();
-  ASSIGN_OR_RETURN(std::vector<Completion> completions, generator_.Generate(requests));
-  if (static_cast<int64_t>(completions.size()) != options_.prompts_per_step * g) {
-    return absl::InternalError(absl::StrCat("generator returned ", completions.size(),
-                                            " completions, expected ",
-                                            options_.prompts_per_step * g));
-  }
-  std::vector<Reward> rewards(completions.size());
-  RETURN_IF_ERROR(ParallelFor(
-      static_cast<int64_t>(completions.size()), options_.grading_threads, [&](int64_t i) {
+  // Completions are stored in arrival order and graded as they arrive.
+  const int64_t expected = options_.prompts_per_step * g;
+  std::vector<Completion> completions(expected);
+  std::vector<Reward> rewards(expected);
+  std::atomic<int64_t> arrived{0};
+  StreamingGrader grading(
+      options_.grading_threads,
+      std::max<size_t>(64, 4 * static_cast<size_t>(options_.grading_threads)), [&](int64_t i) {
         const Task& task = tasks[completions[i].request_index];
         absl::StatusOr<Reward> r = grader_(task, completions[i]);
         if (!r.ok()) {
@@ -112,8 +155,28 @@ absl::StatusOr<Trainer::Batch> Trainer::Produce(int64_t step_seed) {
         }
         rewards[i] = *r;
         return absl::OkStatus();
-      }));
-  for (size_t i = 0; i < completions.size(); ++i) {
+      });
+  const absl::Status generated = generator_.GenerateStream(requests, [&](Completion c) {
+    const int64_t i = arrived++;
+    if (i >= expected) return;  // counted below
+    completions[i] = std::move(c);
+    grading.Push(i);
+  });
+  const absl::Status graded = grading.Finish();
+  RETURN_IF_ERROR(generated);
+  if (arrived != expected) {
+    return absl::InternalError(
+        absl::StrCat("generator returned ", arrived.load(), " completions, expected ", expected));
+  }
+  RETURN_IF_ERROR(graded);
+  // Group-major order, as the loss expects: by (request, sample).
+  std::vector<int64_t> order(expected);
+  for (int64_t i = 0; i < expected; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return std::tie(completions[a].request_index, completions[a].sample_index) <
+           std::tie(completions[b].request_index, completions[b].sample_index);
+  });
+  for (int64_t i : order) {
     const Completion& c = completions[i];
     RolloutSample s;
     const auto& prompt = requests[c.request_index].prompt_ids;
