@@ -37,6 +37,44 @@ TEST(Extract, PriorityAndRightmostMatch) {
   EXPECT_EQ(Extracted("\\boxed{9} but 10", only_numbers), "last_number:10");
 }
 
+TEST(Extract, AnswerIsPhraseBeatsALaterNumber) {
+  EXPECT_EQ(Extracted("The answer is 5, not 6."), "answer_is:5");
+  EXPECT_EQ(Extracted("The answer is $5$, not $6$."), "answer_is:5");
+  EXPECT_EQ(Extracted("The answer is 12 because 3 * 4 = 12, not 13."), "answer_is:12");
+  EXPECT_EQ(Extracted("The answer is (1, 2), which is the vertex."), "answer_is:(1, 2)");
+  EXPECT_EQ(Extracted("The answer is 2, 3, and 4."), "answer_is:2, 3, and 4");
+  EXPECT_EQ(Extracted("so the answer is x = 3."), "answer_is:x = 3");
+  EXPECT_EQ(Extracted("The answer is not obvious; x = 7"), "last_number:7");
+  EXPECT_EQ(Extracted("The answer is a bit tricky: 7"), "last_number:7");
+  EXPECT_EQ(Extracted("\\boxed{6}. The answer is 5, not 6."), "boxed:6");
+  EXPECT_EQ(Extracted("The answer is: 33"), "answer_is:33");
+}
+
+TEST(Extract, SpaceThousandsSeparatorInTheLastNumber) {
+  EXPECT_EQ(Extracted("He has 1 000 dollars"), "last_number:1 000");
+  EXPECT_EQ(Extracted("about 12 345 678 people"), "last_number:12 345 678");
+  EXPECT_EQ(Extracted("pairs 2 3"), "last_number:3");
+  EXPECT_EQ(Extracted("then 1000 000"), "last_number:000");
+  EXPECT_EQ(Extracted("then 1 0000"), "last_number:0000");
+}
+
+TEST(Extract, UnclosedBoxIsNoAnswer) {
+  EXPECT_TRUE(EndsInsideBox("so \\boxed{12"));
+  EXPECT_TRUE(EndsInsideBox("\\boxed{3} then \\boxed{\\frac{1}{2}"));
+  EXPECT_TRUE(EndsInsideBox("\\fbox{"));
+  EXPECT_TRUE(EndsInsideBox("the answer is \\boxed"));
+  EXPECT_FALSE(EndsInsideBox("\\boxed{\\{1\\}}"));
+  EXPECT_FALSE(EndsInsideBox("\\boxed 5"));
+  EXPECT_FALSE(EndsInsideBox("\\boxedx{ 5"));
+  EXPECT_FALSE(EndsInsideBox("no box { here"));
+  EXPECT_EQ(Extracted("so \\boxed{12"), "none");
+  EXPECT_EQ(Extracted("\\boxed{3}. Wait: \\boxed{4"), "none");
+  EXPECT_EQ(Extracted("\\boxed{5 ... and 6"), "none");
+  ExtractOptions no_box;
+  no_box.priority = {"last_number"};
+  EXPECT_EQ(Extracted("so \\boxed{12", no_box), "last_number:12");
+}
+
 TEST(Extract, GoldIsBareBoxedOrASolution) {
   EXPECT_EQ(ExtractGold("  \\frac{1}{2} ")->text, "\\frac{1}{2}");
   EXPECT_EQ(ExtractGold("so $x=\\boxed{3}$.")->text, "3");
@@ -75,6 +113,9 @@ TEST(Normalize, UnitsDegreesPercentCurrency) {
   EXPECT_EQ(Normalize("7 apples").text, "7");
   EXPECT_EQ(Normalize("(1,234)").text, "(1,234)");
   EXPECT_EQ(Normalize("1, 234").text, "1,234") << "a spaced list stays a list";
+  EXPECT_EQ(Normalize("1 000 dollars").text, "1000");
+  EXPECT_EQ(Normalize("1 000 000").text, "1000000");
+  EXPECT_EQ(Normalize("-12 345.5").text, "-12345.5");
   EXPECT_EQ(Normalize("2 1/2").text, "2\\frac{1}{2}");
   EXPECT_EQ(Normalize("1 2").text, "1 2");
   EXPECT_EQ(Normalize("3,5", {.decimal_comma = true}).text, "3.5");

@@ -137,6 +137,72 @@ std::optional<std::string> Chinese(const std::string& s) {
   return tail;
 }
 
+// "the answer is X" (rightmost such phrase whose X looks like an answer): X up to the
+// end of its sentence or a ", <word>" aside ("The answer is 5, not 6" gives 5). X must
+// start like math (a digit, sign, '$', '\\', a bracket, or a lone letter as in "x = 3"),
+// so "the answer is not obvious" or "the answer is seven" do not match.
+std::optional<std::string> AnswerIs(const std::string& s) {
+  size_t end = s.size();
+  // The 8 rightmost phrases at most: a text full of them stays linear.
+  for (int tries = 0; tries < 8; ++tries) {
+    size_t p = RFindNoCase(s.substr(0, end), "answer is");
+    if (p == std::string::npos) return std::nullopt;
+    end = p;
+    std::string tail = CleanTail(CutSentence(RestOfLine(s, p + 9)));
+    if (tail.empty()) continue;
+    if (auto boxed = LastBoxed(tail)) return Trim(*boxed);
+    const char c = tail[0];
+    // A lone letter: "B", "x = 3", "x=3" (not "a bit").
+    size_t after = 1;
+    while (after < tail.size() && IsSpace(tail[after])) ++after;
+    const bool lone_letter = std::isalpha(static_cast<unsigned char>(c)) &&
+                             (tail.size() == 1 || (after < tail.size() && tail[after] == '='));
+    if (!(IsDigit(c) || c == '-' || c == '+' || c == '.' || c == '$' || c == '\\' || c == '(' ||
+          c == '[' || c == '{' || lone_letter)) {
+      continue;
+    }
+    // The first math segment, when X is one.
+    if (c == '$' || (c == '\\' && tail.size() > 1 && (tail[1] == '(' || tail[1] == '['))) {
+      const size_t open = c == '$' ? (tail.size() > 1 && tail[1] == '$' ? 2 : 1) : 2;
+      const std::string close =
+          c == '$' ? std::string(open, '$') : (tail[1] == '(' ? "\\)" : "\\]");
+      size_t e = tail.find(close, open);
+      if (e == std::string::npos) continue;
+      std::string seg = Trim(tail.substr(open, e - open));
+      if (seg.empty()) continue;
+      return seg;
+    }
+    // Cut at a top-level ", word" aside (a word of two or more letters other than "and"/
+    // "or", which join a list) and at a connective ("5 because ...", "5 not 6").
+    int depth = 0;
+    for (size_t i = 0; i < tail.size(); ++i) {
+      const char d = tail[i];
+      if (d == '(' || d == '[' || d == '{') ++depth;
+      if (d == ')' || d == ']' || d == '}') --depth;
+      if (depth != 0 || (d != ',' && d != ' ') || i + 1 >= tail.size()) continue;
+      size_t w = i + 1;
+      while (w < tail.size() && IsSpace(tail[w])) ++w;
+      size_t we = w;
+      while (we < tail.size() && std::isalpha(static_cast<unsigned char>(tail[we]))) ++we;
+      std::string word;
+      for (size_t k = w; k < we; ++k) word += Lower(tail[k]);
+      static const char* const kConnectives[] = {"because", "since", "which", "as",       "so",
+                                                 "but",     "not",   "when",  "where",    "if",
+                                                 "given",   "hence", "thus",  "therefore"};
+      bool cut = false;
+      if (d == ',' && word.size() >= 2 && word != "and" && word != "or") cut = true;
+      for (const char* k : kConnectives) cut = cut || word == k;
+      if (cut) {
+        tail = CleanTail(tail.substr(0, i));
+        break;
+      }
+    }
+    if (tail.empty()) continue;
+    return tail;
+  }
+  return std::nullopt;
+}
+
 // The last math segment: $$...$$, $...$, \(...\), \[...\].
 std::optional<std::string> LastLatex(const std::string& s) {
   std::optional<std::string> last;
@@ -191,9 +257,12 @@ std::optional<std::string> LastNumber(const std::string& s) {
     size_t b = i;
     size_t e = i;
     while (e < s.size() && IsDigit(s[e])) ++e;
-    // Thousands groups: ,ddd
-    while (e + 3 < s.size() + 0 && s[e] == ',' && IsDigit(s[e + 1]) && IsDigit(s[e + 2]) &&
-           IsDigit(s[e + 3]) && (e + 4 >= s.size() || !IsDigit(s[e + 4]))) {
+    // Thousands groups: ,ddd; or " ddd" after a first group of 1-3 digits ("1 000 000",
+    // the SI separator). A space never joins other groups: "2 3" stays two numbers.
+    const bool short_head = e - b <= 3;
+    while (e + 3 < s.size() + 0 && (s[e] == ',' || (s[e] == ' ' && short_head)) &&
+           IsDigit(s[e + 1]) && IsDigit(s[e + 2]) && IsDigit(s[e + 3]) &&
+           (e + 4 >= s.size() || !IsDigit(s[e + 4]))) {
       e += 4;
     }
     if (e + 1 < s.size() && s[e] == '.' && IsDigit(s[e + 1])) {
@@ -223,6 +292,7 @@ std::optional<std::string> RunMethod(const std::string& method, const std::strin
   if (method == "gsm8k") return Gsm8k(s);
   if (method == "answer_colon") return AnswerColon(s);
   if (method == "chinese") return Chinese(s);
+  if (method == "answer_is") return AnswerIs(s);
   if (method == "latex") return LastLatex(s);
   if (method == "last_number") return LastNumber(s);
   return std::nullopt;
@@ -231,9 +301,35 @@ std::optional<std::string> RunMethod(const std::string& method, const std::strin
 }  // namespace
 
 const std::vector<std::string>& ExtractionMethods() {
-  static const std::vector<std::string> kMethods = {
-      "boxed", "final_answer", "gsm8k", "answer_colon", "chinese", "latex", "last_number"};
+  static const std::vector<std::string> kMethods = {"boxed",        "final_answer", "gsm8k",
+                                                    "answer_colon", "chinese",      "answer_is",
+                                                    "latex",        "last_number"};
   return kMethods;
+}
+
+bool EndsInsideBox(const std::string& text) {
+  size_t search_end = text.size();
+  while (search_end > 0) {
+    size_t pb = text.rfind("\\boxed", search_end - 1);
+    size_t pf = text.rfind("\\fbox", search_end - 1);
+    size_t p = pb;
+    size_t len = 6;
+    if (pb == std::string::npos || (pf != std::string::npos && pf > pb)) {
+      p = pf;
+      len = 5;
+    }
+    if (p == std::string::npos) return false;
+    size_t i = p + len;
+    if (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) {
+      search_end = p;  // \boxedx: another command
+      continue;
+    }
+    while (i < text.size() && IsSpace(text[i])) ++i;
+    if (i >= text.size()) return true;  // "\boxed" at the very end
+    if (text[i] != '{') return false;   // "\boxed 5"
+    return MatchBrace(text, i) == std::string::npos;
+  }
+  return false;
 }
 
 std::optional<std::string> LastBoxed(const std::string& text) {
@@ -271,6 +367,14 @@ std::optional<std::string> LastBoxed(const std::string& text) {
 
 std::optional<Extraction> ExtractAnswer(const std::string& completion,
                                         const ExtractOptions& options) {
+  // A completion cut off inside its last \boxed{...: the final answer is incomplete
+  // ("\boxed{12" may have been "\boxed{123}"), so nothing is extracted, neither an
+  // earlier box nor a number inside the unfinished one.
+  if (std::find(options.priority.begin(), options.priority.end(), "boxed") !=
+          options.priority.end() &&
+      EndsInsideBox(completion)) {
+    return std::nullopt;
+  }
   for (const std::string& method : options.priority) {
     if (auto found = RunMethod(method, completion)) {
       std::string t = Trim(*found);

@@ -18,14 +18,16 @@ namespace rlvr::math {
 //   "gsm8k"        "#### X"
 //   "answer_colon" "Answer: X" (also "**Answer:** X")
 //   "chinese"      "答案是 X" / "答案为 X" / "答案：X"
+//   "answer_is"    "the answer is X" (X up to the sentence end or a ", not ..." aside;
+//                  only when X looks like math)
 //   "latex"        the last $...$, $$...$$, \(...\) or \[...\]
 //   "last_number"  the last number in the text ("-1,234.5", "3/4")
 const std::vector<std::string>& ExtractionMethods();
 
 struct ExtractOptions {
   // Methods in priority order; the first method that matches wins.
-  std::vector<std::string> priority = {"boxed",   "final_answer", "gsm8k",      "answer_colon",
-                                       "chinese", "latex",        "last_number"};
+  std::vector<std::string> priority = {"boxed",   "final_answer", "gsm8k", "answer_colon",
+                                       "chinese", "answer_is",    "latex", "last_number"};
 };
 
 struct Extraction {
@@ -33,7 +35,12 @@ struct Extraction {
   std::string method;  // the method that found it ("bare" for a whole gold answer)
 };
 
-// The answer in a completion, or nullopt when no method matches.
+// True when the text ends inside its last \boxed{ / \fbox{ (an unclosed box: a
+// completion cut off in its final answer).
+bool EndsInsideBox(const std::string& text);
+
+// The answer in a completion, or nullopt when no method matches, or when the completion
+// ends inside an unclosed \boxed{ and "boxed" is in the priority.
 std::optional<Extraction> ExtractAnswer(const std::string& completion,
                                         const ExtractOptions& options);
 

@@ -102,7 +102,7 @@ absl::StatusOr<MathVerifierOptions> MathVerifierOptionsFromJson(const json& conf
         return Bad("extract_priority",
                    absl::StrCat("has an unknown method ", m.dump(),
                                 "; known: boxed, final_answer, gsm8k, answer_colon, chinese, "
-                                "latex, last_number"));
+                                "answer_is, latex, last_number"));
       }
       o.extract.priority.push_back(m.get<std::string>());
     }

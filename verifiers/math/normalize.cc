@@ -392,13 +392,18 @@ class Normalizer {
         while (k + 1 < in.size()) {
           const bool comma = IsSym(in[k], ",") && bracket_depth == 0 && !options.decimal_comma;
           const bool thin = in[k].kind == TokKind::kSpace && in[k].text == kThinSpace;
+          // "1 000 000": a plain space between groups of exactly three digits (the SI
+          // separator), at top level and not before '/' or '^' ("2 100/3" stays mixed).
+          const bool space =
+              in[k].kind == TokKind::kSpace && in[k].text == " " && bracket_depth == 0 &&
+              !(k + 2 < in.size() && (IsSym(in[k + 2], "/") || IsSym(in[k + 2], "^")));
           // "10,\!000": a comma followed by LaTeX spacing.
           if (comma && k + 2 < in.size() && in[k + 1].kind == TokKind::kSpace &&
               in[k + 1].text == kThinSpace && in[k + 2].kind == TokKind::kNumber) {
             ++k;
           }
           const Token& g = in[k + 1];
-          if (!(comma || thin) || g.kind != TokKind::kNumber) break;
+          if (!(comma || thin || space) || g.kind != TokKind::kNumber) break;
           const std::string& gt = g.text;
           const size_t dot = gt.find('.');
           const std::string head = gt.substr(0, dot);
