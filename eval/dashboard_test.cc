@@ -16,22 +16,17 @@
 
 #include "nlohmann/json.hpp"
 #include "rlvr/test_paths.h"
+#include "tests/test_util.h"
 
 namespace rlvr {
 namespace {
 
 namespace fs = std::filesystem;
+using rlvr::test_util::ReadFile;
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string Shell(const std::string& cmd) {
   std::string out;

@@ -15,20 +15,15 @@
 #include "eval/tensorboard_sink.h"
 #include "nlohmann/json.hpp"
 #include "rlvr/test_paths.h"
+#include "tests/test_util.h"
 
 namespace rlvr {
 namespace {
 
 namespace fs = std::filesystem;
+using rlvr::test_util::ReadFile;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> Lines(const fs::path& p) {
   std::vector<std::string> out;

@@ -19,11 +19,13 @@
 #include <thread>
 
 #include "nlohmann/json.hpp"
+#include "tests/test_util.h"
 
 namespace rlvr {
 namespace {
 
 namespace fs = std::filesystem;
+using rlvr::test_util::FreePort;
 using ::testing::HasSubstr;
 
 std::string Shell(const std::string& cmd) {
@@ -34,19 +36,6 @@ std::string Shell(const std::string& cmd) {
   while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
   pclose(p);
   return out;
-}
-
-// A port that was free a moment ago (Prometheus cannot report a port it chose).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
 }
 
 TEST(PrometheusSinkTest, EndpointServesGaugesInTextFormat) {

@@ -17,15 +17,16 @@
 #include <torch/torch.h>
 
 #include "rlvr/test_paths.h"
+#include "tests/test_util.h"
 
 namespace rlvr {
 namespace {
 
 namespace fs = std::filesystem;
+using rlvr::test_util::FreePort;
+using rlvr::test_util::ReadFile;
 
 const std::string kWorker = std::string(RLVR_BINARY_DIR) + "/learner/ddp_worker";
-
-int FreePort() { return 20000 + (getpid() * 7 + rand()) % 20000; }
 
 // Starts the worker as `rank` of `world`; stderr goes to `log`.
 pid_t Spawn(int rank, int world, int port, const std::string& out, int steps, int die_after,
@@ -48,13 +49,6 @@ int Wait(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 class DistributedTest : public ::testing::Test {
@@ -111,7 +105,7 @@ TEST_F(DistributedTest, KilledRankGivesClearErrorNotHang) {
   EXPECT_LT(seconds, 60);
   EXPECT_THAT(ReadFile((dir_ / "k0.log").string()),
               ::testing::AllOf(::testing::HasSubstr("all-reduce failed on rank 0 of 2"),
-                                ::testing::HasSubstr("a peer died or timed out")));
+                               ::testing::HasSubstr("a peer died or timed out")));
 }
 
 TEST(ShardByTokensTest, BalancedAndComplete) {

@@ -21,10 +21,13 @@
 
 #include "nlohmann/json.hpp"
 #include "rlvr/test_paths.h"
+#include "tests/test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using rlvr::test_util::FreePort;
+using rlvr::test_util::ReadFile;
 using ::testing::HasSubstr;
 
 struct Result {
@@ -51,27 +54,8 @@ Result Rlvr(const std::vector<std::string>& args, const fs::path& cwd) {
   return Shell(cmd);
 }
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 nlohmann::json ReadJson(const fs::path& p) {
   return nlohmann::json::parse(ReadFile(p), nullptr, false);
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
 }
 
 std::map<std::string, int> RenderedCharts(const std::string& dom) {

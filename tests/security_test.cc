@@ -22,6 +22,7 @@
 #include "rollout/engine.h"
 #include "rollout/service/client.h"
 #include "rollout/service/server.h"
+#include "tests/test_util.h"
 #include "verifiers/registry.h"
 #include "verifiers/service/remote_verifier.h"
 #include "verifiers/service/verifier_server.h"
@@ -30,32 +31,11 @@ namespace rlvr {
 namespace {
 
 namespace fs = std::filesystem;
+using rlvr::test_util::ReadFile;
+using rlvr::test_util::TinyQwen3Config;
 using ::testing::HasSubstr;
 
 constexpr char kToken[] = "s3cret-token-4f1c";
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-ModelConfig Tiny() {
-  ModelConfig c;
-  c.model_type = "qwen3";
-  c.vocab_size = 97;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.max_position_embeddings = 1024;
-  c.qk_norm = true;
-  c.tie_word_embeddings = true;
-  return c;
-}
 
 GenerationRequest Greedy(std::vector<int32_t> prompt) {
   GenerationRequest r;
@@ -101,7 +81,7 @@ class SecurityTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    auto model = Transformer::RandomInit(Tiny(), 0, {});
+    auto model = Transformer::RandomInit(TinyQwen3Config(), 0, {});
     ASSERT_TRUE(model.ok());
     auto engine = Engine::Create(std::move(*model), std::nullopt, {.max_batch = 4});
     ASSERT_TRUE(engine.ok()) << engine.status();
@@ -137,7 +117,7 @@ TEST_F(SecurityTest, RolloutServiceRefusesCallsWithoutTheToken) {
   absl::StatusOr<std::vector<Completion>> refused = (*anonymous)->Generate({Greedy({1, 2})});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated) << refused.status();
   EXPECT_EQ((*anonymous)->GetStatus().status().code(), absl::StatusCode::kUnauthenticated);
-  auto weights = Transformer::RandomInit(Tiny(), 5, {});
+  auto weights = Transformer::RandomInit(TinyQwen3Config(), 5, {});
   ASSERT_TRUE(weights.ok());
   EXPECT_EQ((*anonymous)->UpdateWeights(7, weights->NamedParameters()).code(),
             absl::StatusCode::kUnauthenticated);

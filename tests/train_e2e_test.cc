@@ -14,10 +14,12 @@
 
 #include "nlohmann/json.hpp"
 #include "rlvr/test_paths.h"
+#include "tests/test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using rlvr::test_util::ReadFile;
 using ::testing::HasSubstr;
 
 struct Result {
@@ -43,13 +45,6 @@ Result RunRlvr(const std::vector<std::string>& args, const fs::path& cwd) {
 nlohmann::json ReadJson(const fs::path& p) {
   std::ifstream in(p);
   return nlohmann::json::parse(in);
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // Small settings that still exercise every phase.

@@ -22,23 +22,18 @@
 #include "rlvr/test_paths.h"
 #include "rollout/engine.h"
 #include "rollout/service/client.h"
+#include "tests/test_util.h"
 
 namespace rlvr {
 namespace {
 
 namespace fs = std::filesystem;
+using rlvr::test_util::ReadFile;
 
 struct Worker {
   pid_t pid = -1;
   int port = 0;
 };
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Starts `rlvr serve-rollout --model builtin` and waits for its port.
 Worker StartWorker(const fs::path& log, int port) {

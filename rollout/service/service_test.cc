@@ -15,32 +15,18 @@
 #include "rollout/service/client.h"
 #include "rollout/service/convert.h"
 #include "rollout/service/server.h"
+#include "tests/test_util.h"
 
 namespace rlvr {
 namespace {
 
 namespace pb = rlvr::rollout::v1;
-
-ModelConfig Tiny() {
-  ModelConfig c;
-  c.model_type = "qwen3";
-  c.vocab_size = 97;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.max_position_embeddings = 1024;
-  c.qk_norm = true;
-  c.tie_word_embeddings = true;
-  return c;
-}
+using rlvr::test_util::TinyQwen3Config;
 
 class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto model = Transformer::RandomInit(Tiny(), 0, {});
+    auto model = Transformer::RandomInit(TinyQwen3Config(), 0, {});
     ASSERT_TRUE(model.ok());
     EngineOptions options;
     options.max_batch = 4;
@@ -107,7 +93,7 @@ TEST_F(ServiceTest, GenerateStreamsTheSameAsInProcess) {
 }
 
 TEST_F(ServiceTest, UpdateWeightsWithChecksum) {
-  auto next = Transformer::RandomInit(Tiny(), 99, {});
+  auto next = Transformer::RandomInit(TinyQwen3Config(), 99, {});
   ASSERT_TRUE(next.ok());
   auto before = client_->Generate({Greedy({1, 2, 3}, 6)});
   ASSERT_TRUE(client_->UpdateWeights(3, next->NamedParameters()).ok());
@@ -145,7 +131,7 @@ TEST_F(ServiceTest, RepeatedUpdatesReuseNoStaleBytes) {
   // The server reuses its receive buffers between updates: every update must still
   // install exactly the bytes sent.
   for (uint64_t seed : {7, 8, 7}) {
-    auto next = Transformer::RandomInit(Tiny(), seed, {});
+    auto next = Transformer::RandomInit(TinyQwen3Config(), seed, {});
     ASSERT_TRUE(next.ok());
     ASSERT_TRUE(
         client_->UpdateWeights(static_cast<int64_t>(seed) + 10, next->NamedParameters()).ok());
