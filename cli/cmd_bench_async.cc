@@ -61,23 +61,7 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> Setup(const BenchFlags& flags, int64
   return BuildTrainSetup(config);
 }
 
-absl::Status WarmStart(TrainSetup& setup) {
-  std::vector<torch::Tensor> params;
-  for (auto& [name, p] : setup.policy->NamedParameters()) params.push_back(p);
-  Optimizer optimizer(params, setup.sft.optimizer);
-  for (int64_t step = 0; step < setup.sft.steps; ++step) {
-    std::vector<Sequence> batch;
-    for (int64_t i = 0; i < setup.sft.batch_size; ++i) {
-      ASSIGN_OR_RETURN(Task task, setup.sft_tasks->Next());
-      ASSIGN_OR_RETURN(Sequence s, SftSequence(setup, task));
-      batch.push_back(std::move(s));
-    }
-    ASSIGN_OR_RETURN(SftStepStats stats,
-                     SftStep(*setup.policy, optimizer, nullptr, batch, setup.sft.options));
-    (void)stats;
-  }
-  return absl::OkStatus();
-}
+absl::Status WarmStart(TrainSetup& setup) { return RunSftWarmStart(setup, nullptr, {}); }
 
 // Trains one mode from `start` weights; returns its JSON record.
 absl::StatusOr<nlohmann::json> RunMode(const BenchFlags& flags, int64_t staleness,

@@ -73,22 +73,11 @@ double SteadyStepSeconds(const std::vector<double>& seconds) {
 }
 
 absl::Status WarmStart(TrainSetup& setup) {
-  if (setup.sft.steps <= 0) return absl::OkStatus();
-  std::vector<torch::Tensor> params;
-  for (auto& [name, p] : setup.policy->NamedParameters()) params.push_back(p);
-  Optimizer optimizer(params, setup.sft.optimizer);
-  for (int64_t step = 0; step < setup.sft.steps; ++step) {
-    std::vector<Sequence> batch;
-    for (int64_t i = 0; i < setup.sft.batch_size; ++i) {
-      ASSIGN_OR_RETURN(Task task, setup.sft_tasks->Next());
-      ASSIGN_OR_RETURN(Sequence s, SftSequence(setup, task));
-      batch.push_back(std::move(s));
-    }
-    ASSIGN_OR_RETURN(SftStepStats stats, SftStep(*setup.policy, optimizer, nullptr, batch, {}));
-    std::cerr << "e2e-trl: sft " << step + 1 << "/" << setup.sft.steps << " loss " << stats.loss
+  return RunSftWarmStart(setup, nullptr, [&](int64_t step, const SftStepStats& stats) {
+    std::cerr << "e2e-trl: sft " << step << "/" << setup.sft.steps << " loss " << stats.loss
               << "\n";
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
 }
 
 // The tasks of every step in the order the trainer draws them; the source is rewound.

@@ -144,18 +144,7 @@ absl::Status ExportToTensorBoard(const Target& t, const EvalResult& r, const std
   ASSIGN_OR_RETURN(std::unique_ptr<MetricsSink> sink,
                    OpenTensorBoardSink((fs::path(t.run_dir) / "tensorboard").string()));
   const std::string phase = absl::StrCat("eval_", dataset);
-  ScalarRecord record{phase,
-                      t.step,
-                      {{"pass_at_1", r.pass_at_1},
-                       {"mean_reward", r.mean_reward},
-                       {"mean_completion_tokens", r.mean_completion_tokens},
-                       {"truncation_rate", r.truncation_rate},
-                       {"correct_per_million_tokens", r.correct_per_million_tokens}}};
-  for (const auto& [k, v] : r.pass_at_k) {
-    if (k > 1) record.values.push_back({absl::StrCat("pass_at_", k), v});
-  }
-  for (const auto& [k, v] : r.maj_at_k) record.values.push_back({absl::StrCat("maj_at_", k), v});
-  RETURN_IF_ERROR(sink->AddScalars(record));
+  RETURN_IF_ERROR(sink->AddScalars(EvalScalars(phase, t.step, r)));
   RETURN_IF_ERROR(sink->AddHistogram(t.step, phase + "/completion_tokens", r.completion_tokens));
   std::vector<TextSample> samples;
   for (const EvalSample& s : r.samples_kept) {

@@ -58,17 +58,7 @@ absl::Status AppendJsonl(const fs::path& path, const nlohmann::json& record) {
 // Evaluation scalars, the completion-length histogram and the kept samples.
 absl::Status ExportEval(MetricsSink* sink, int64_t step, const EvalResult& r) {
   if (sink == nullptr) return absl::OkStatus();
-  ScalarRecord record{"eval",
-                      step,
-                      {{"pass_at_1", r.pass_at_1},
-                       {"mean_reward", r.mean_reward},
-                       {"mean_completion_tokens", r.mean_completion_tokens},
-                       {"truncation_rate", r.truncation_rate},
-                       {"correct_per_million_tokens", r.correct_per_million_tokens}}};
-  for (const auto& [k, v] : r.pass_at_k) {
-    if (k > 1) record.values.push_back({absl::StrCat("pass_at_", k), v});
-  }
-  RETURN_IF_ERROR(sink->AddScalars(record));
+  RETURN_IF_ERROR(sink->AddScalars(EvalScalars("eval", step, r)));
   RETURN_IF_ERROR(sink->AddHistogram(step, "eval/completion_tokens", r.completion_tokens));
   std::vector<TextSample> samples;
   for (const EvalSample& s : r.samples_kept) {
@@ -151,34 +141,24 @@ absl::StatusOr<EvalResult> RunEval(Generator& generator, const TrainSetup& setup
   return r;
 }
 
-absl::Status RunSft(TrainSetup& setup, Transformer& policy, DataParallel* dp, MetricsSink* sink) {
-  if (setup.sft.steps <= 0) return absl::OkStatus();
-  std::vector<torch::Tensor> params;
-  for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);
-  Optimizer optimizer(params, setup.sft.optimizer);
+absl::Status RunSft(TrainSetup& setup, DataParallel* dp, MetricsSink* sink) {
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t step = 0; step < setup.sft.steps && !g_stop; ++step) {
-    std::vector<Sequence> batch;
-    for (int64_t i = 0; i < setup.sft.batch_size; ++i) {
-      ASSIGN_OR_RETURN(Task task, setup.sft_tasks->Next());
-      ASSIGN_OR_RETURN(Sequence s, SftSequence(setup, task));
-      batch.push_back(std::move(s));
-    }
-    ASSIGN_OR_RETURN(SftStepStats stats, SftStep(policy, optimizer, dp, batch, setup.sft.options));
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    Progress(absl::StrFormat("sft %d/%d  loss %.4f  lr %.2e  ETA %s", step + 1, setup.sft.steps,
-                             stats.loss, stats.lr,
-                             Eta(elapsed / (step + 1) * (setup.sft.steps - step - 1))),
-             step + 1 == setup.sft.steps);
-    if (sink != nullptr) {
-      RETURN_IF_ERROR(sink->AddScalars(
-          {"sft",
-           step + 1,
-           {{"loss", stats.loss}, {"lr", stats.lr}, {"grad_norm", stats.grad_norm}}}));
-    }
-  }
-  return absl::OkStatus();
+  return RunSftWarmStart(
+      setup, dp,
+      [&](int64_t step, const SftStepStats& stats) {
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        Progress(
+            absl::StrFormat("sft %d/%d  loss %.4f  lr %.2e  ETA %s", step, setup.sft.steps,
+                            stats.loss, stats.lr, Eta(elapsed / step * (setup.sft.steps - step))),
+            step == setup.sft.steps);
+        if (sink == nullptr) return absl::OkStatus();
+        return sink->AddScalars(
+            {"sft",
+             step,
+             {{"loss", stats.loss}, {"lr", stats.lr}, {"grad_norm", stats.grad_norm}}});
+      },
+      &g_stop);
 }
 
 absl::Status Train(const std::string& config_path, const std::vector<std::string>& overrides,
@@ -236,7 +216,7 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
                 << "/metrics\n";
     }
   }
-  if (!have_checkpoint) RETURN_IF_ERROR(RunSft(*setup, policy, dp.get(), sink.get()));
+  if (!have_checkpoint) RETURN_IF_ERROR(RunSft(*setup, dp.get(), sink.get()));
   if (g_stop) return absl::CancelledError("interrupted during SFT");
 
   // Rollouts: the in-process engine on a copy of the policy, or remote workers that

@@ -361,6 +361,43 @@ absl::StatusOr<Sequence> SftSequence(const TrainSetup& setup, const Task& task) 
   return s;
 }
 
+absl::Status RunSftWarmStart(
+    TrainSetup& setup, DataParallel* dp,
+    const std::function<absl::Status(int64_t, const SftStepStats&)>& on_step,
+    const std::atomic<bool>* stop) {
+  if (setup.sft.steps <= 0) return absl::OkStatus();
+  std::vector<torch::Tensor> params;
+  for (auto& [name, p] : setup.policy->NamedParameters()) params.push_back(p);
+  Optimizer optimizer(params, setup.sft.optimizer);
+  for (int64_t step = 0; step < setup.sft.steps && !(stop != nullptr && stop->load()); ++step) {
+    std::vector<Sequence> batch;
+    for (int64_t i = 0; i < setup.sft.batch_size; ++i) {
+      ASSIGN_OR_RETURN(Task task, setup.sft_tasks->Next());
+      ASSIGN_OR_RETURN(Sequence s, SftSequence(setup, task));
+      batch.push_back(std::move(s));
+    }
+    ASSIGN_OR_RETURN(SftStepStats stats,
+                     SftStep(*setup.policy, optimizer, dp, batch, setup.sft.options));
+    if (on_step) RETURN_IF_ERROR(on_step(step + 1, stats));
+  }
+  return absl::OkStatus();
+}
+
+ScalarRecord EvalScalars(const std::string& phase, int64_t step, const EvalResult& r) {
+  ScalarRecord record{phase,
+                      step,
+                      {{"pass_at_1", r.pass_at_1},
+                       {"mean_reward", r.mean_reward},
+                       {"mean_completion_tokens", r.mean_completion_tokens},
+                       {"truncation_rate", r.truncation_rate},
+                       {"correct_per_million_tokens", r.correct_per_million_tokens}}};
+  for (const auto& [k, v] : r.pass_at_k) {
+    if (k > 1) record.values.push_back({absl::StrCat("pass_at_", k), v});
+  }
+  for (const auto& [k, v] : r.maj_at_k) record.values.push_back({absl::StrCat("maj_at_", k), v});
+  return record;
+}
+
 absl::StatusOr<ModelOptions> EngineModelOptions(const TrainSetup& setup) {
   ModelOptions o = setup.policy->options();
   o.requires_grad = false;

@@ -3,6 +3,8 @@
 #ifndef RLVR_CLI_TRAIN_SETUP_H_
 #define RLVR_CLI_TRAIN_SETUP_H_
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +71,20 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
 
 // The SFT example of a task: its rendered prompt and reference completion plus EOS.
 absl::StatusOr<Sequence> SftSequence(const TrainSetup& setup, const Task& task);
+
+// The SFT warm start of `rlvr train` and the benchmarks: setup.sft.steps steps of
+// setup.sft.batch_size reference completions from setup.sft_tasks, with a fresh
+// optimizer (setup.sft.optimizer) and setup.sft.options. `dp` may be null (one rank).
+// `on_step(step, stats)` (1-based step) sees every step; the loop ends early when
+// *stop becomes true (`stop` may be null).
+absl::Status RunSftWarmStart(
+    TrainSetup& setup, DataParallel* dp,
+    const std::function<absl::Status(int64_t, const SftStepStats&)>& on_step,
+    const std::atomic<bool>* stop = nullptr);
+
+// The scalars of an evaluation result under `phase` at `step`: pass@1, pass@k (k > 1),
+// maj@k, mean reward, completion length, truncation, correct answers per million tokens.
+ScalarRecord EvalScalars(const std::string& phase, int64_t step, const EvalResult& r);
 
 // The rollout engine's copy of the policy: same device and dtype, no gradients.
 absl::StatusOr<ModelOptions> EngineModelOptions(const TrainSetup& setup);
