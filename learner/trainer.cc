@@ -147,7 +147,12 @@ absl::StatusOr<Trainer::Batch> Trainer::Produce(int64_t step_seed) {
   StreamingGrader grading(
       options_.grading_threads,
       std::max<size_t>(64, 4 * static_cast<size_t>(options_.grading_threads)), [&](int64_t i) {
-        const Task& task = tasks[completions[i].request_index];
+        const int64_t request = completions[i].request_index;
+        if (request < 0 || request >= static_cast<int64_t>(tasks.size())) {
+          return absl::InternalError(absl::StrCat("generator returned a completion for request ",
+                                                  request, " of ", tasks.size()));
+        }
+        const Task& task = tasks[request];
         absl::StatusOr<Reward> r = grader_(task, completions[i]);
         if (!r.ok()) {
           return absl::Status(r.status().code(),

@@ -25,7 +25,8 @@ constexpr int64_t kGroup = 4;
 // it had: a trainer that grades only after generation never has.
 class StreamingFakeGenerator final : public Generator {
  public:
-  explicit StreamingFakeGenerator(const std::atomic<int>* graded) : graded_(graded) {}
+  explicit StreamingFakeGenerator(const std::atomic<int>* graded, int64_t request_offset = 0)
+      : graded_(graded), request_offset_(request_offset) {}
 
   absl::Status GenerateStream(const std::vector<GenerationRequest>& requests,
                               const CompletionCallback& on_completion) override {
@@ -34,7 +35,7 @@ class StreamingFakeGenerator final : public Generator {
       for (int64_t s = 0; s < requests[r].n; ++s) {
         Completion c;
         c.request_id = requests[r].id;
-        c.request_index = static_cast<int64_t>(r);
+        c.request_index = static_cast<int64_t>(r) + request_offset_;
         c.sample_index = s;
         c.token_ids = {5, 6, static_cast<int32_t>(7 + s)};
         c.logprobs = {-1.0f, -1.0f, -1.0f};
@@ -63,6 +64,7 @@ class StreamingFakeGenerator final : public Generator {
 
  private:
   const std::atomic<int>* graded_;
+  const int64_t request_offset_;
   bool graded_before_last_ = false;
 };
 
@@ -135,6 +137,20 @@ TEST(TrainerTest, GradingErrorFailsTheStepNamingTheTask) {
   EXPECT_NE(s.message().find("grading task task-1: verifier service down"), std::string::npos) << s;
   EXPECT_FALSE(stepped);
   EXPECT_EQ(trainer.step(), 0);
+}
+
+TEST(TrainerTest, CompletionForAnUnknownRequestFailsTheStepInsteadOfReadingPastTheTasks) {
+  Fixture f;
+  std::atomic<int> graded{1};  // the generator need not wait
+  StreamingFakeGenerator generator(&graded, /*request_offset=*/kPrompts);
+  TaskGrader grader = [](const Task&, const Completion&) -> absl::StatusOr<Reward> {
+    return Reward{1.0, "correct", {}};
+  };
+  Trainer trainer(*f.policy, *f.optimizer, generator, f.tokenizer, f.tasks, grader, nullptr,
+                  f.options);
+  const absl::Status s = trainer.Run([](const StepReport&) {}, nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_NE(s.message().find("completion for request"), std::string::npos) << s;
 }
 
 }  // namespace
