@@ -192,11 +192,17 @@ DynamicSampler::DynamicSampler(int64_t groups_per_batch, DynamicSamplingOptions 
     : groups_per_batch_(groups_per_batch), options_(options) {}
 
 void DynamicSampler::StartBatch() {
-  if (started_ && !Full()) ++counters_.short_batches;
+  if (started_ && !finished_ && !Full()) ++counters_.short_batches;
   started_ = true;
+  finished_ = false;
   ++counters_.batches;
   kept_in_batch_ = 0;
   offered_in_batch_ = 0;
+}
+
+void DynamicSampler::FinishBatch() {
+  if (started_ && !finished_ && !Full()) ++counters_.short_batches;
+  finished_ = true;
 }
 
 bool DynamicSampler::Exhausted() const {
@@ -234,7 +240,8 @@ nlohmann::json DynamicSampler::ToJson() const {
           {"short_batches", counters_.short_batches},
           {"kept_in_batch", kept_in_batch_},
           {"offered_in_batch", offered_in_batch_},
-          {"started", started_}};
+          {"started", started_},
+          {"finished", finished_}};
 }
 
 absl::Status DynamicSampler::FromJson(const nlohmann::json& json) {
@@ -254,10 +261,15 @@ absl::Status DynamicSampler::FromJson(const nlohmann::json& json) {
   if (started == json.end() || !started->is_boolean()) {
     return absl::InvalidArgumentError("dynamic sampler state: field 'started' must be a boolean");
   }
+  auto finished = json.find("finished");  // absent in states saved before FinishBatch()
+  if (finished != json.end() && !finished->is_boolean()) {
+    return absl::InvalidArgumentError("dynamic sampler state: field 'finished' must be a boolean");
+  }
   counters_ = c;
   kept_in_batch_ = kept_in_batch;
   offered_in_batch_ = offered_in_batch;
   started_ = started->get<bool>();
+  finished_ = finished != json.end() && finished->get<bool>();
   return absl::OkStatus();
 }
 

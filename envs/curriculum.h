@@ -102,7 +102,7 @@ struct DynamicSamplingCounters {
   int64_t dropped_all_passed = 0;  // zero-variance groups, all at/above pass_threshold
   int64_t dropped_all_failed = 0;  // zero-variance groups below it
   int64_t batches = 0;             // batches started
-  int64_t short_batches = 0;       // batches started while the previous one was not full
+  int64_t short_batches = 0;       // batches that ended (or were replaced) before full
 };
 
 // Fills batches of `groups_per_batch` groups:
@@ -111,11 +111,15 @@ struct DynamicSamplingCounters {
 //     group = generate and grade next task;
 //     if (sampler.Offer(group.rewards)) batch.push_back(group);
 //   }
+//   sampler.FinishBatch();  // counts a short batch now (else the next StartBatch does)
 class DynamicSampler {
  public:
   DynamicSampler(int64_t groups_per_batch, DynamicSamplingOptions options);
 
   void StartBatch();
+  // Ends the batch: counts it in short_batches if it is not full. Optional; StartBatch()
+  // counts an unfinished short batch.
+  void FinishBatch();
   // True if the group is kept for the batch (counted either way).
   bool Offer(const std::vector<double>& rewards);
   bool Full() const { return kept_in_batch_ >= groups_per_batch_; }
@@ -133,6 +137,7 @@ class DynamicSampler {
   int64_t kept_in_batch_ = 0;
   int64_t offered_in_batch_ = 0;
   bool started_ = false;
+  bool finished_ = false;  // FinishBatch() was called for the current batch
 };
 
 }  // namespace rlvr

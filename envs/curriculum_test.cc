@@ -135,5 +135,22 @@ TEST(DynamicSamplerTest, ExhaustedAfterMaxOffersAndShortBatchesCounted) {
   EXPECT_EQ(sampler.counters().batches, 2);
 }
 
+TEST(DynamicSamplerTest, FinishBatchCountsAShortBatchOnceAndSurvivesRestore) {
+  DynamicSampler sampler(2, DynamicSamplingOptions());
+  sampler.StartBatch();
+  sampler.Offer({0, 1});
+  sampler.FinishBatch();
+  EXPECT_EQ(sampler.counters().short_batches, 1);
+  DynamicSampler restored(2, DynamicSamplingOptions());
+  ASSERT_TRUE(restored.FromJson(sampler.ToJson()).ok());
+  restored.StartBatch();  // already counted: not again
+  EXPECT_EQ(restored.counters().short_batches, 1);
+  restored.Offer({0, 1});
+  restored.Offer({1, 0});
+  restored.FinishBatch();  // full: not short
+  EXPECT_EQ(restored.counters().short_batches, 1);
+  EXPECT_EQ(restored.counters().batches, 2);
+}
+
 }  // namespace
 }  // namespace rlvr

@@ -102,23 +102,36 @@ std::string ToolEnv::FormatObservation(const ToolOutput& output) const {
                       options_.observation_suffix);
 }
 
-absl::StatusOr<StepResult> ToolEnv::Step(EnvState* state, const std::string& completion) const {
+absl::StatusOr<std::optional<std::string>> ToolEnv::Act(EnvState* state,
+                                                        const std::string& completion) const {
   if (state->done) return absl::FailedPreconditionError("Step() after the episode is done");
   state->segments.push_back({Segment::Kind::kCompletion, completion, {}});
   ++state->turn;
-  int tool_calls = 0;
-  for (const Segment& s : state->segments) tool_calls += s.kind == Segment::Kind::kObservation;
-
-  StepResult result;
-  if (tool_calls < options_.max_tool_calls) {
+  if (ToolCalls(*state) < options_.max_tool_calls) {
     if (std::optional<std::string> code = ExtractToolCall(completion, options_.fence_language)) {
       ASSIGN_OR_RETURN(ToolOutput output, runner_(*code));
       std::string observation = FormatObservation(output);
       state->segments.push_back({Segment::Kind::kObservation, observation, {}});
-      result.observation = std::move(observation);
-      return result;
+      return observation;
     }
   }
+  return std::nullopt;
+}
+
+int ToolEnv::ToolCalls(const EnvState& state) {
+  int tool_calls = 0;
+  for (const Segment& s : state.segments) tool_calls += s.kind == Segment::Kind::kObservation;
+  return tool_calls;
+}
+
+absl::StatusOr<StepResult> ToolEnv::Step(EnvState* state, const std::string& completion) const {
+  ASSIGN_OR_RETURN(std::optional<std::string> observation, Act(state, completion));
+  StepResult result;
+  if (observation) {
+    result.observation = *std::move(observation);
+    return result;
+  }
+  const int tool_calls = ToolCalls(*state);
   // Final: grade everything the model wrote (the verifier takes the last answer).
   std::string model_text;
   for (const Segment& s : state->segments) {

@@ -68,6 +68,15 @@ class ToolEnv final : public Env {
   // A runner error is returned as is (the episode can be retried or dropped).
   absl::StatusOr<StepResult> Step(EnvState* state, const std::string& completion) const override;
 
+  // Step() without the grading, for callers that grade the final answer themselves:
+  // appends the completion and, when it is a tool call within the budget, runs it and
+  // returns the observation (also appended); nullopt when the completion is final (the
+  // state is then not marked done). A runner error is returned as is.
+  absl::StatusOr<std::optional<std::string>> Act(EnvState* state,
+                                                 const std::string& completion) const;
+  // Tool calls made so far in the episode (its observation segments).
+  static int ToolCalls(const EnvState& state);
+
   // The observation text for a tool output (prefix, truncated output, suffix).
   std::string FormatObservation(const ToolOutput& output) const;
 

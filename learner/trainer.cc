@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <tuple>
 
@@ -99,12 +100,30 @@ absl::Status IndexedTaskSource::Restore(const nlohmann::json& state) {
 }
 
 struct Trainer::Batch {
-  std::vector<RolloutSample> samples;  // group-major
-  nlohmann::json source_state;         // task source position after this batch
-  int64_t generated_tokens = 0;
+  std::vector<RolloutSample> samples;  // group-major: the groups to train on
+  nlohmann::json state;                // TrainState() after this batch
+  int64_t generated_samples = 0;       // every episode, dropped groups included
+  int64_t generated_tokens = 0;        // model tokens (observations excluded)
   int64_t truncated = 0;
   int64_t passed = 0;
+  int64_t tool_calls = 0;
+  int64_t observation_tokens = 0;
+  int64_t dropped_groups = 0;
+  int64_t extra_prompts = 0;
+  bool short_batch = false;
+  CurriculumCounters curriculum;
+  int64_t curriculum_tracked = 0;
+  int64_t curriculum_forced = 0;
+  DynamicSamplingCounters dynamic;
+  int64_t extra_prompts_total = 0;
   double generation_seconds = 0;
+};
+
+// The G graded samples of one task.
+struct Trainer::Group {
+  Task task;
+  std::vector<RolloutSample> samples;
+  std::vector<double> rewards;
 };
 
 Trainer::Trainer(Transformer& policy, Optimizer& optimizer, Generator& generator,
@@ -117,86 +136,364 @@ Trainer::Trainer(Transformer& policy, Optimizer& optimizer, Generator& generator
       tasks_(tasks),
       grader_(std::move(grader)),
       dp_(dp),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  if (options_.use_curriculum) curriculum_ = std::make_unique<Curriculum>(options_.curriculum);
+  if (options_.dynamic_sampling) {
+    sampler_ =
+        std::make_unique<DynamicSampler>(options_.prompts_per_step, DynamicSamplingOptions());
+  }
+  if (options_.tool_runner) {
+    tool_env_ = std::make_unique<ToolEnv>(options_.prompt_template, options_.tool,
+                                          options_.tool_runner, VerifierLookup());
+  }
+}
 
 Trainer::~Trainer() = default;
 
-absl::StatusOr<Trainer::Batch> Trainer::Produce(int64_t step_seed) {
-  const auto start = Clock::now();
-  const int64_t g = options_.grpo.advantage_options.group_size;
-  std::vector<Task> tasks;
-  std::vector<GenerationRequest> requests;
-  for (int64_t i = 0; i < options_.prompts_per_step; ++i) {
+namespace {
+
+std::string CurriculumKey(const Task& task, const std::string& key) {
+  return key == "prompt" ? PromptText(task) : task.id;
+}
+
+}  // namespace
+
+absl::StatusOr<Task> Trainer::DrawTask() {
+  if (curriculum_ == nullptr) return tasks_.Next();
+  for (int64_t draw = 1;; ++draw) {
     ASSIGN_OR_RETURN(Task task, tasks_.Next());
+    if (curriculum_->Admit(CurriculumKey(task, options_.curriculum_key))) return task;
+    if (draw >= options_.curriculum_max_draws) {
+      ++curriculum_forced_;
+      return task;
+    }
+  }
+}
+
+absl::StatusOr<std::vector<Trainer::Group>> Trainer::Rollout(std::vector<Task> tasks,
+                                                             int64_t step_seed, int64_t first_index,
+                                                             Batch* batch) {
+  const int64_t g = options_.grpo.advantage_options.group_size;
+  const int64_t num_tasks = static_cast<int64_t>(tasks.size());
+  const int64_t total = num_tasks * g;
+  const int64_t max_episode_tokens =
+      options_.max_episode_tokens > 0
+          ? options_.max_episode_tokens
+          : (options_.tool.max_tool_calls + 1) * options_.sampling.max_new_tokens;
+  std::vector<GenerationRequest> requests;
+  for (int64_t i = 0; i < num_tasks; ++i) {
     GenerationRequest request;
-    request.id = task.id;
-    request.prompt_ids = tokenizer_.Encode(RenderPrompt(task, options_.prompt_template));
+    request.id = tasks[i].id;
+    request.prompt_ids = tokenizer_.Encode(RenderPrompt(tasks[i], options_.prompt_template));
     request.n = g;
     request.sampling = options_.sampling;
-    request.sampling.seed = options_.sampling.seed * 1000003u + step_seed * 1009u + i;
+    request.sampling.seed = options_.sampling.seed * 1000003u + step_seed * 1009u + first_index + i;
     requests.push_back(std::move(request));
-    tasks.push_back(std::move(task));
   }
-  Batch batch;
-  batch.source_state = tasks_.State();
-  // Completions are stored in arrival order and graded as they arrive.
-  const int64_t expected = options_.prompts_per_step * g;
-  std::vector<Completion> completions(expected);
-  std::vector<Reward> rewards(expected);
-  std::atomic<int64_t> arrived{0};
-  StreamingGrader grading(
-      options_.grading_threads,
-      std::max<size_t>(64, 4 * static_cast<size_t>(options_.grading_threads)), [&](int64_t i) {
-        const int64_t request = completions[i].request_index;
-        if (request < 0 || request >= static_cast<int64_t>(tasks.size())) {
-          return absl::InternalError(absl::StrCat("generator returned a completion for request ",
-                                                  request, " of ", tasks.size()));
-        }
-        const Task& task = tasks[request];
-        absl::StatusOr<Reward> r = grader_(task, completions[i]);
-        if (!r.ok()) {
-          return absl::Status(r.status().code(),
-                              absl::StrCat("grading task ", task.id, ": ", r.status().message()));
-        }
-        rewards[i] = *r;
+
+  // One episode per sample (index task * G + sample). Single-turn: `last` is the
+  // completion. Tool use: `state` holds the segments with their exact token ids and
+  // `logprobs` the behaviour log-probabilities of each segment (0 on observations).
+  struct Episode {
+    Completion last;
+    EnvState state;
+    std::vector<std::vector<float>> logprobs;
+    int64_t oldest_version = 0;
+    int64_t tokens = 0;  // model and observation tokens so far
+    bool continues = false;
+    Reward reward;
+  };
+  std::vector<Episode> episodes(total);
+  if (tool_env_ != nullptr) {
+    for (int64_t e = 0; e < total; ++e) {
+      Episode& ep = episodes[e];
+      RETURN_IF_ERROR(tool_env_->Reset(tasks[e / g], &ep.state).status());
+      ep.state.segments[0].tokens = requests[e / g].prompt_ids;
+      ep.logprobs.resize(1);
+    }
+  }
+  std::mutex error_mu;
+  absl::Status first_error;
+  auto fail = [&](absl::Status s) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    if (first_error.ok()) first_error = std::move(s);
+  };
+  auto is_stop_token = [&](int32_t id) {
+    const std::optional<int32_t> eos = tokenizer_.eos_id();
+    if (eos && id == *eos) return true;
+    for (int64_t stop : options_.sampling.stop_token_ids)
+      if (stop == id) return true;
+    return false;
+  };
+
+  const size_t capacity = std::max<size_t>(64, 4 * static_cast<size_t>(options_.grading_threads));
+  StreamingGrader grading(options_.grading_threads, capacity, [&](int64_t e) {
+    Episode& ep = episodes[e];
+    const Task& task = tasks[e / g];
+    Completion merged;
+    const Completion* graded = &ep.last;
+    if (tool_env_ != nullptr) {  // the model's text and tokens, observations excluded
+      merged.request_id = task.id;
+      merged.request_index = e / g;
+      merged.sample_index = e % g;
+      merged.finish_reason = ep.last.finish_reason;
+      merged.policy_version = ep.oldest_version;
+      for (size_t k = 0; k < ep.state.segments.size(); ++k) {
+        const Segment& seg = ep.state.segments[k];
+        if (seg.kind != Segment::Kind::kCompletion) continue;
+        merged.text += seg.text;
+        merged.token_ids.insert(merged.token_ids.end(), seg.tokens.begin(), seg.tokens.end());
+        merged.logprobs.insert(merged.logprobs.end(), ep.logprobs[k].begin(), ep.logprobs[k].end());
+      }
+      graded = &merged;
+    }
+    absl::StatusOr<Reward> r = grader_(task, *graded);
+    if (!r.ok()) {
+      return absl::Status(r.status().code(),
+                          absl::StrCat("grading task ", task.id, ": ", r.status().message()));
+    }
+    ep.reward = *std::move(r);
+    return absl::OkStatus();
+  });
+  // Tool use: runs a completion's tool call (if any) on a worker thread; the episode
+  // then either continues next turn or is final and goes to grading.
+  auto act = [&](int64_t e) -> absl::Status {
+    Episode& ep = episodes[e];
+    const size_t at = ep.state.segments.size();
+    absl::StatusOr<std::optional<std::string>> observation =
+        tool_env_->Act(&ep.state, ep.last.text);
+    if (!observation.ok()) {
+      return absl::Status(observation.status().code(),
+                          absl::StrCat("tool call of task ", tasks[e / g].id, ": ",
+                                       observation.status().message()));
+    }
+    std::vector<int32_t> tokens = ep.last.token_ids;
+    std::vector<float> logprobs = ep.last.logprobs;
+    if (*observation && ep.last.finish_reason == FinishReason::kStop && !tokens.empty() &&
+        is_stop_token(tokens.back())) {
+      tokens.pop_back();  // the context goes on after the tool call, not after an EOS
+      logprobs.pop_back();
+    }
+    ep.tokens += static_cast<int64_t>(tokens.size());
+    ep.state.segments[at].tokens = std::move(tokens);
+    ep.logprobs.push_back(std::move(logprobs));
+    if (*observation) {
+      Segment& seg = ep.state.segments[at + 1];
+      seg.tokens = tokenizer_.Encode(seg.text);
+      ep.tokens += static_cast<int64_t>(seg.tokens.size());
+      ep.logprobs.emplace_back(seg.tokens.size(), 0.0f);
+      if (ep.tokens < max_episode_tokens) {
+        ep.continues = true;
         return absl::OkStatus();
-      });
-  const absl::Status generated = generator_.GenerateStream(requests, [&](Completion c) {
-    const int64_t i = arrived++;
-    if (i >= expected) return;  // counted below
-    completions[i] = std::move(c);
-    grading.Push(i);
-  });
-  const absl::Status graded = grading.Finish();
-  RETURN_IF_ERROR(generated);
-  if (arrived != expected) {
-    return absl::InternalError(
-        absl::StrCat("generator returned ", arrived.load(), " completions, expected ", expected));
+      }
+    }
+    grading.Push(e);
+    return absl::OkStatus();
+  };
+
+  std::vector<GenerationRequest> turn_requests = requests;
+  std::vector<int64_t> turn_episode;  // turn > 0: the episode of each request
+  for (int turn = 0; !turn_requests.empty(); ++turn) {
+    const int64_t expected = turn == 0 ? total : static_cast<int64_t>(turn_requests.size());
+    std::unique_ptr<StreamingGrader> acting;
+    if (tool_env_ != nullptr) {
+      acting = std::make_unique<StreamingGrader>(options_.grading_threads, capacity, act);
+    }
+    std::atomic<int64_t> arrived{0};
+    const absl::Status generated = generator_.GenerateStream(turn_requests, [&](Completion c) {
+      const int64_t i = arrived++;
+      if (i >= expected) return;  // counted below
+      const int64_t request = c.request_index;
+      const int64_t sample = c.sample_index;
+      if (request < 0 || request >= static_cast<int64_t>(turn_requests.size()) || sample < 0 ||
+          sample >= turn_requests[request].n) {
+        fail(absl::InternalError(absl::StrCat("generator returned a completion for request ",
+                                              request, " sample ", sample, " of ",
+                                              turn_requests.size(), " requests")));
+        return;
+      }
+      const int64_t e = turn == 0 ? request * g + sample : turn_episode[request];
+      Episode& ep = episodes[e];
+      ep.oldest_version =
+          turn == 0 ? c.policy_version : std::min(ep.oldest_version, c.policy_version);
+      ep.last = std::move(c);
+      if (acting != nullptr) {
+        acting->Push(e);
+      } else {
+        grading.Push(e);
+      }
+    });
+    const absl::Status acted = acting != nullptr ? acting->Finish() : absl::OkStatus();
+    RETURN_IF_ERROR(generated);
+    {
+      std::lock_guard<std::mutex> lock(error_mu);
+      RETURN_IF_ERROR(first_error);
+    }
+    if (arrived != expected) {
+      return absl::InternalError(
+          absl::StrCat("generator returned ", arrived.load(), " completions, expected ", expected));
+    }
+    RETURN_IF_ERROR(acted);
+    turn_requests.clear();
+    turn_episode.clear();
+    for (int64_t e = 0; e < total; ++e) {
+      Episode& ep = episodes[e];
+      if (!ep.continues) continue;
+      ep.continues = false;
+      GenerationRequest request;
+      request.id = absl::StrCat(tasks[e / g].id, "#", e % g, ".", turn + 1);
+      request.prompt_ids = TokenizeEpisode(ep.state.segments, [&](const std::string& text) {
+                             return tokenizer_.Encode(text);
+                           }).tokens;
+      request.n = 1;
+      request.sampling = options_.sampling;
+      request.sampling.max_new_tokens =
+          std::min(options_.sampling.max_new_tokens, max_episode_tokens - ep.tokens);
+      request.sampling.seed =
+          requests[e / g].sampling.seed + 0x9E3779B97F4A7C15ULL * (turn + 1) + 7919u * (e % g);
+      turn_requests.push_back(std::move(request));
+      turn_episode.push_back(e);
+    }
   }
-  RETURN_IF_ERROR(graded);
-  // Group-major order, as the loss expects: by (request, sample).
-  std::vector<int64_t> order(expected);
-  for (int64_t i = 0; i < expected; ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return std::tie(completions[a].request_index, completions[a].sample_index) <
-           std::tie(completions[b].request_index, completions[b].sample_index);
-  });
-  for (int64_t i : order) {
-    const Completion& c = completions[i];
-    RolloutSample s;
-    const auto& prompt = requests[c.request_index].prompt_ids;
-    s.prompt.assign(prompt.begin(), prompt.end());
-    s.completion.assign(c.token_ids.begin(), c.token_ids.end());
-    s.behaviour_logprobs = c.logprobs;
-    s.reward = rewards[i].score;
-    s.policy_version = c.policy_version;
-    batch.generated_tokens += static_cast<int64_t>(c.token_ids.size());
-    batch.truncated += c.finish_reason == FinishReason::kLength;
-    batch.passed += rewards[i].score >= 1.0;
-    batch.samples.push_back(std::move(s));
+  RETURN_IF_ERROR(grading.Finish());
+
+  std::vector<Group> groups(num_tasks);
+  for (int64_t t = 0; t < num_tasks; ++t) {
+    Group& group = groups[t];
+    group.task = std::move(tasks[t]);
+    const auto& prompt = requests[t].prompt_ids;
+    for (int64_t j = 0; j < g; ++j) {
+      Episode& ep = episodes[t * g + j];
+      RolloutSample s;
+      s.prompt.assign(prompt.begin(), prompt.end());
+      int64_t model_tokens = 0;
+      if (tool_env_ == nullptr) {
+        s.completion.assign(ep.last.token_ids.begin(), ep.last.token_ids.end());
+        s.behaviour_logprobs = std::move(ep.last.logprobs);
+        model_tokens = static_cast<int64_t>(s.completion.size());
+      } else {
+        const std::vector<Segment>& segments = ep.state.segments;
+        for (size_t k = 1; k < segments.size(); ++k) {
+          const bool model = segments[k].kind == Segment::Kind::kCompletion;
+          s.completion.insert(s.completion.end(), segments[k].tokens.begin(),
+                              segments[k].tokens.end());
+          s.completion_mask.insert(s.completion_mask.end(), segments[k].tokens.size(),
+                                   model ? 1.0f : 0.0f);
+          s.behaviour_logprobs.insert(s.behaviour_logprobs.end(), ep.logprobs[k].begin(),
+                                      ep.logprobs[k].end());
+          (model ? model_tokens : batch->observation_tokens) +=
+              static_cast<int64_t>(segments[k].tokens.size());
+        }
+        batch->tool_calls += ToolEnv::ToolCalls(ep.state);
+      }
+      s.reward = ep.reward.score;
+      s.policy_version = ep.oldest_version;
+      ++batch->generated_samples;
+      batch->generated_tokens += model_tokens;
+      batch->truncated += ep.last.finish_reason == FinishReason::kLength;
+      batch->passed += ep.reward.score >= 1.0;
+      group.rewards.push_back(ep.reward.score);
+      group.samples.push_back(std::move(s));
+    }
   }
+  return groups;
+}
+
+absl::StatusOr<Trainer::Batch> Trainer::Produce(int64_t step_seed) {
+  const auto start = Clock::now();
+  const int64_t want = options_.prompts_per_step;
+  Batch batch;
+  if (sampler_ != nullptr) sampler_->StartBatch();
+  std::vector<Group> kept;
+  std::optional<Group> last_dropped;
+  int64_t offered = 0;
+  for (int64_t round = 0;; ++round) {
+    const int64_t need = want - static_cast<int64_t>(kept.size());
+    std::vector<Task> tasks;
+    for (int64_t i = 0; i < need; ++i) {
+      ASSIGN_OR_RETURN(Task task, DrawTask());
+      tasks.push_back(std::move(task));
+    }
+    ASSIGN_OR_RETURN(std::vector<Group> groups,
+                     Rollout(std::move(tasks), step_seed, offered, &batch));
+    offered += need;
+    for (Group& group : groups) {
+      if (curriculum_ != nullptr) {
+        curriculum_->Record(CurriculumKey(group.task, options_.curriculum_key),
+                            PassRate(group.rewards, 1.0));
+      }
+      if (sampler_ != nullptr && !sampler_->Offer(group.rewards)) {
+        ++batch.dropped_groups;
+        last_dropped = std::move(group);
+        continue;
+      }
+      kept.push_back(std::move(group));
+    }
+    if (sampler_ == nullptr || sampler_->Full() || round >= options_.dynamic_sampling_max_rounds) {
+      break;
+    }
+  }
+  if (sampler_ != nullptr) {
+    batch.short_batch = !sampler_->Full();
+    sampler_->FinishBatch();
+    // Every rank must take part in the step's collectives: a rank left with nothing
+    // trains on one zero-variance group (its advantages, and so its gradient, are 0).
+    if (kept.empty() && last_dropped && dp_ != nullptr && dp_->world_size() > 1) {
+      kept.push_back(*std::move(last_dropped));
+    }
+  }
+  batch.extra_prompts = offered - want;
+  extra_prompts_total_ += batch.extra_prompts;
+  for (Group& group : kept) {
+    for (RolloutSample& s : group.samples) batch.samples.push_back(std::move(s));
+  }
+  batch.state = TrainState();
+  if (curriculum_ != nullptr) {
+    batch.curriculum = curriculum_->counters();
+    batch.curriculum_tracked = curriculum_->num_tracked();
+    batch.curriculum_forced = curriculum_forced_;
+  }
+  if (sampler_ != nullptr) batch.dynamic = sampler_->counters();
+  batch.extra_prompts_total = extra_prompts_total_;
   batch.generation_seconds = Seconds(start);
   return batch;
+}
+
+nlohmann::json Trainer::TrainState() const {
+  nlohmann::json state = {{"tasks", tasks_.State()}};
+  if (curriculum_ != nullptr) {
+    state["curriculum"] = {{"state", curriculum_->ToJson()}, {"forced", curriculum_forced_}};
+  }
+  if (sampler_ != nullptr) {
+    state["dynamic_sampling"] = {{"sampler", sampler_->ToJson()},
+                                 {"extra_prompts", extra_prompts_total_}};
+  }
+  return state;
+}
+
+absl::Status Trainer::RestoreTrainState(const nlohmann::json& state) {
+  if (state.contains("tasks")) RETURN_IF_ERROR(tasks_.Restore(state["tasks"]));
+  // A checkpoint from a run without the curriculum or sampler starts them fresh.
+  if (curriculum_ != nullptr && state.contains("curriculum")) {
+    const nlohmann::json& c = state["curriculum"];
+    if (!c.is_object() || !c.contains("state") ||
+        !c.value("forced", nlohmann::json()).is_number_integer()) {
+      return absl::InvalidArgumentError("checkpoint state: curriculum: expected {state, forced}");
+    }
+    RETURN_IF_ERROR(curriculum_->FromJson(c["state"]));
+    curriculum_forced_ = c["forced"].get<int64_t>();
+  }
+  if (sampler_ != nullptr && state.contains("dynamic_sampling")) {
+    const nlohmann::json& d = state["dynamic_sampling"];
+    if (!d.is_object() || !d.contains("sampler") ||
+        !d.value("extra_prompts", nlohmann::json()).is_number_integer()) {
+      return absl::InvalidArgumentError(
+          "checkpoint state: dynamic_sampling: expected {sampler, extra_prompts}");
+    }
+    RETURN_IF_ERROR(sampler_->FromJson(d["sampler"]));
+    extra_prompts_total_ = d["extra_prompts"].get<int64_t>();
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> Trainer::Resume(std::vector<std::string>* warnings) {
@@ -207,8 +504,7 @@ absl::StatusOr<int64_t> Trainer::Resume(std::vector<std::string>* warnings) {
   if (warnings != nullptr) *warnings = loaded.warnings;
   step_ = loaded.meta.step;
   version_ = loaded.meta.policy_version;
-  if (loaded.meta.state.contains("tasks"))
-    RETURN_IF_ERROR(tasks_.Restore(loaded.meta.state["tasks"]));
+  RETURN_IF_ERROR(RestoreTrainState(loaded.meta.state));
   RETURN_IF_ERROR(generator_.UpdateWeights(version_, policy_.NamedParameters()));
   published_version_ = version_;
   return step_;
@@ -221,7 +517,8 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
   if (options_.learner_threads > 0) at::set_num_threads(options_.learner_threads);
   const bool checkpointing = options_.checkpoint_every > 0 && !options_.checkpoint.root.empty();
   const int rank = dp_ != nullptr ? dp_->rank() : 0;
-  nlohmann::json consumed_state = tasks_.State();
+  if (curriculum_ != nullptr) RETURN_IF_ERROR(ValidateCurriculumOptions(options_.curriculum));
+  nlohmann::json consumed_state = TrainState();
 
   // Async: one producer thread keeps one batch ready ahead of the learner.
   std::mutex mu;
@@ -294,15 +591,26 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
         fresh.push_back(std::move(batch->samples[first + j]));
       }
     }
-    consumed_state = batch->source_state;
+    consumed_state = batch->state;
     report.generated_tokens = batch->generated_tokens;
-    const double n = static_cast<double>(batch->samples.size());
+    const double n = static_cast<double>(batch->generated_samples);
     report.pass_rate = n > 0 ? batch->passed / n : 0;
     report.truncated_rate = n > 0 ? batch->truncated / n : 0;
     report.mean_completion_tokens = n > 0 ? batch->generated_tokens / n : 0;
     if (!fresh.empty()) report.staleness_mean = staleness_sum / fresh.size();
+    report.curriculum = batch->curriculum;
+    report.curriculum_tracked = batch->curriculum_tracked;
+    report.curriculum_forced = batch->curriculum_forced;
+    report.dropped_groups = batch->dropped_groups;
+    report.extra_prompts = batch->extra_prompts;
+    report.short_batch = batch->short_batch;
+    report.dynamic = batch->dynamic;
+    report.extra_prompts_total = batch->extra_prompts_total;
+    report.tool_calls_mean = n > 0 ? batch->tool_calls / n : 0;
+    report.observation_tokens = batch->observation_tokens;
 
     const auto train_start = Clock::now();
+    if (options_.inspect_batch) options_.inspect_batch(fresh);
     if (!fresh.empty()) {
       absl::StatusOr<GrpoStepStats> stats =
           GrpoStep(policy_, nullptr, optimizer_, dp_, fresh, options_.grpo);
@@ -329,7 +637,7 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
       CheckpointMeta meta;
       meta.step = step_;
       meta.policy_version = version_;
-      meta.state = {{"tasks", consumed_state}};
+      meta.state = consumed_state;
       meta.config_yaml = options_.config_yaml;
       absl::StatusOr<std::string> saved =
           SaveCheckpoint(options_.checkpoint, policy_, &optimizer_, meta);
@@ -344,7 +652,7 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
     CheckpointMeta meta;
     meta.step = step_;
     meta.policy_version = version_;
-    meta.state = {{"tasks", consumed_state}};
+    meta.state = consumed_state;
     meta.config_yaml = options_.config_yaml;
     absl::StatusOr<std::string> saved =
         SaveCheckpoint(options_.checkpoint, policy_, &optimizer_, meta);

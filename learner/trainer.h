@@ -21,8 +21,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/tokenizer.h"
+#include "envs/curriculum.h"
 #include "envs/task.h"
 #include "envs/template.h"
+#include "envs/tool_env.h"
 #include "learner/checkpoint.h"
 #include "learner/grpo.h"
 #include "rollout/generator.h"
@@ -69,6 +71,39 @@ struct TrainerOptions {
   // 0 = sync; k >= 1 = async, dropping samples more than k versions old.
   int64_t max_staleness = 0;
   int grading_threads = 2;
+
+  // Curriculum (envs/curriculum.h), when use_curriculum: after grading, every group's
+  // pass rate (share of rewards >= 1) is recorded under its task's key ("id": Task::id;
+  // "prompt": the task's prompt text, for generated streams whose ids never repeat), and
+  // tasks are drawn from the source through Curriculum::Admit(). After
+  // curriculum_max_draws refusals in a row the last task drawn is used anyway and counted
+  // as forced, so a set whose every task is skipped slows down but never stalls.
+  bool use_curriculum = false;
+  CurriculumOptions curriculum;
+  std::string curriculum_key = "id";
+  int64_t curriculum_max_draws = 64;
+
+  // Dynamic sampling (DAPO): groups whose rewards are all equal (zero advantage) are
+  // dropped and more prompts are generated, up to dynamic_sampling_max_rounds extra
+  // generation rounds per step (each for the groups still missing); a batch still short
+  // then trains on the groups it has. Works in sync and async mode.
+  bool dynamic_sampling = false;
+  int64_t dynamic_sampling_max_rounds = 4;
+
+  // Tool use (envs/tool_env.h), when tool_runner is set: each sample is a multi-turn
+  // episode. A completion ending in a tool call is run by tool_runner, its observation
+  // appended, and the model continues, up to tool.max_tool_calls calls. The sample's
+  // completion is every model and observation token in order; completion_mask and the
+  // behaviour log-probabilities are 0 on observation tokens; the grader sees the model's
+  // text only (observations excluded) and its tokens. An episode stops calling tools once
+  // it holds max_episode_tokens tokens (0: (max_tool_calls + 1) * max_new_tokens); the
+  // prompt plus that many tokens must fit the generator's context.
+  CodeRunner tool_runner;
+  ToolEnvOptions tool;
+  int64_t max_episode_tokens = 0;
+
+  // Sees the samples of every step just before the update (sample dumps, debugging).
+  std::function<void(const std::vector<RolloutSample>&)> inspect_batch;
   // Torch intra-op threads of the thread calling Run(), for the duration of Run();
   // 0 = unchanged. In async mode the learner trains while the generator decodes, so
   // the two should split the cores between them (see EngineOptions::intra_op_threads).
@@ -93,6 +128,21 @@ struct StepReport {
   double tokens_per_second = 0;  // generated tokens / step wall time
   int64_t stale_dropped = 0;     // samples dropped as too old (async)
   double staleness_mean = 0;     // versions behind, over the samples trained on
+
+  // Curriculum, totals over the run (when on).
+  CurriculumCounters curriculum;
+  int64_t curriculum_tracked = 0;  // tasks with a tracked pass rate
+  int64_t curriculum_forced = 0;   // tasks used after curriculum_max_draws refusals
+  // Dynamic sampling (when on): this step's groups dropped as zero-variance, prompts
+  // generated beyond prompts_per_step, and whether the batch ended short; run totals.
+  int64_t dropped_groups = 0;
+  int64_t extra_prompts = 0;
+  bool short_batch = false;
+  DynamicSamplingCounters dynamic;
+  int64_t extra_prompts_total = 0;
+  // Tool use: calls per episode (mean over this step's episodes), observation tokens.
+  double tool_calls_mean = 0;
+  int64_t observation_tokens = 0;
 };
 
 class Trainer {
@@ -119,7 +169,17 @@ class Trainer {
 
  private:
   struct Batch;
+  struct Group;
   absl::StatusOr<Batch> Produce(int64_t step_seed);
+  // A task from the source, through the curriculum when it is on.
+  absl::StatusOr<Task> DrawTask();
+  // Generates and grades G episodes of each task; request seeds are numbered from
+  // `first_index`. Adds generation counts to *batch.
+  absl::StatusOr<std::vector<Group>> Rollout(std::vector<Task> tasks, int64_t step_seed,
+                                             int64_t first_index, Batch* batch);
+  // What a checkpoint holds besides weights: task position, curriculum, sampler.
+  nlohmann::json TrainState() const;
+  absl::Status RestoreTrainState(const nlohmann::json& state);
 
   Transformer& policy_;
   Optimizer& optimizer_;
@@ -132,6 +192,12 @@ class Trainer {
   int64_t step_ = 0;
   int64_t version_ = 0;
   std::atomic<int64_t> published_version_{0};
+  // Touched only by Produce() (one thread at a time) and Resume().
+  std::unique_ptr<Curriculum> curriculum_;
+  int64_t curriculum_forced_ = 0;
+  std::unique_ptr<DynamicSampler> sampler_;
+  int64_t extra_prompts_total_ = 0;
+  std::unique_ptr<ToolEnv> tool_env_;
 };
 
 }  // namespace rlvr
