@@ -297,6 +297,33 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
         written.Update(graded.Export(*sink, r.step));
         if (!written.ok()) std::cerr << "rlvr train: metrics: " << written.message() << "\n";
         if (setup->trainer.checkpoint_every > 0 && r.step % setup->trainer.checkpoint_every == 0) {
+        const TrainerOptions& t = setup->trainer;
+        if (t.use_curriculum) {
+          m.values.push_back({"curriculum_admitted", static_cast<double>(r.curriculum.admitted)});
+          m.values.push_back(
+              {"curriculum_skipped_solved", static_cast<double>(r.curriculum.skipped_solved)});
+          m.values.push_back(
+              {"curriculum_skipped_unsolved", static_cast<double>(r.curriculum.skipped_unsolved)});
+          m.values.push_back({"curriculum_tracked", static_cast<double>(r.curriculum_tracked)});
+          m.values.push_back({"curriculum_forced", static_cast<double>(r.curriculum_forced)});
+        }
+        if (t.dynamic_sampling) {
+          m.values.push_back({"dynamic_dropped_groups", static_cast<double>(r.dropped_groups)});
+          m.values.push_back({"dynamic_extra_prompts", static_cast<double>(r.extra_prompts)});
+          m.values.push_back({"dynamic_short_batch", r.short_batch ? 1.0 : 0.0});
+          m.values.push_back({"dynamic_dropped_all_passed_total",
+                              static_cast<double>(r.dynamic.dropped_all_passed)});
+          m.values.push_back({"dynamic_dropped_all_failed_total",
+                              static_cast<double>(r.dynamic.dropped_all_failed)});
+          m.values.push_back(
+              {"dynamic_extra_prompts_total", static_cast<double>(r.extra_prompts_total)});
+          m.values.push_back(
+              {"dynamic_short_batches_total", static_cast<double>(r.dynamic.short_batches)});
+        }
+        if (t.tool_runner) {
+          m.values.push_back({"tool_calls", r.tool_calls_mean});
+          m.values.push_back({"observation_tokens", static_cast<double>(r.observation_tokens)});
+        }
           RefreshDashboard(*setup, false);
         }
       },

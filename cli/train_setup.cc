@@ -11,8 +11,10 @@
 #include "core/status_macros.h"
 #include "envs/dataset.h"
 #include "envs/generated_tasks.h"
+#include "envs/tool_env.h"
 #include "learner/registry.h"
 #include "verifiers/registry.h"
+#include "verifiers/sandbox/sandbox.h"
 
 namespace rlvr::cli {
 
@@ -109,6 +111,47 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.Read("data.difficulty", &difficulty, {.min = 1, .max = 8});
   r.ReadChoice("data.answer_format", &answer_format, {"boxed", "answer"});
   r.Read("data.eval_tasks", &eval_count, {.min = 0});
+  // data.curriculum: off unless a policy other than "none" is chosen.
+  TrainerOptions& trainer = setup->trainer;
+  CurriculumOptions& curriculum = trainer.curriculum;
+  curriculum.policy = "none";
+  r.ReadChoice("data.curriculum.policy", &curriculum.policy, {"none", "skip", "downweight"});
+  r.ReadChoice("data.curriculum.tracking", &curriculum.tracking, {"ema", "window"});
+  r.Read("data.curriculum.ema_alpha", &curriculum.ema_alpha,
+         {.min = 0, .max = 1, .min_exclusive = true});
+  r.Read("data.curriculum.window", &curriculum.window, {.min = 1});
+  r.Read("data.curriculum.min_observations", &curriculum.min_observations, {.min = 1});
+  r.Read("data.curriculum.solved_threshold", &curriculum.solved_threshold, {.min = 0, .max = 1});
+  r.Read("data.curriculum.unsolved_threshold", &curriculum.unsolved_threshold,
+         {.min = 0, .max = 1});
+  r.Read("data.curriculum.downweight", &curriculum.downweight, {.min = 0, .max = 1});
+  r.ReadChoice("data.curriculum.key", &trainer.curriculum_key, {"id", "prompt"});
+  r.Read("data.curriculum.max_draws", &trainer.curriculum_max_draws, {.min = 1});
+  trainer.use_curriculum = curriculum.policy != "none";
+  curriculum.seed = static_cast<uint64_t>(seed) + 29;
+  if (trainer.use_curriculum && (source == "arithmetic" || source == "code") &&
+      trainer.curriculum_key == "id") {
+    r.AddError("data.curriculum.key",
+               "built-in tasks get a new id at every draw, so a pass rate per id never "
+               "repeats; use key: prompt");
+  }
+  if (curriculum.unsolved_threshold >= curriculum.solved_threshold) {
+    r.AddError("data.curriculum.unsolved_threshold",
+               "must be below data.curriculum.solved_threshold");
+  }
+  // env: single-turn, or multi-turn tool use with Python run in the code sandbox.
+  std::string env_name = "single";
+  SandboxRunnerOptions tool_runner;
+  bool sandbox_degraded = false;
+  r.ReadChoice("env.name", &env_name, {"single", "tool"});
+  r.Read("env.max_tool_calls", &trainer.tool.max_tool_calls, {.min = 1, .max = 64});
+  r.Read("env.max_observation_chars", &trainer.tool.max_observation_chars, {.min = 16});
+  r.Read("env.max_episode_tokens", &trainer.max_episode_tokens, {.min = 0});
+  r.Read("env.sandbox.python", &tool_runner.python);
+  r.Read("env.sandbox.cpu_s", &tool_runner.cpu_s, {.min = 0, .max = 600, .min_exclusive = true});
+  r.Read("env.sandbox.memory_mb", &tool_runner.memory_mb, {.min = 16});
+  r.Read("env.sandbox.max_output_bytes", &tool_runner.max_output_bytes, {.min = 1});
+  r.Read("env.sandbox.allow_degraded", &sandbox_degraded);
   // template
   r.ReadChoice("template.format", &setup->prompt_template.format,
                {"plain", "qwen", "chatml", "llama3"});
@@ -163,6 +206,9 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.Read("eval.temperature", &setup->eval.sampling.temperature, {.min = 0});
   // export
   int prometheus_port = 0;
+  r.Read("learner.dynamic_sampling", &setup->trainer.dynamic_sampling);
+  r.Read("learner.dynamic_sampling_max_rounds", &setup->trainer.dynamic_sampling_max_rounds,
+         {.min = 0, .max = 1000});
   r.Read("export.tensorboard", &setup->exporters.tensorboard);
   r.Read("export.csv", &setup->exporters.csv);
   r.Read("export.dashboard", &setup->dashboard);
@@ -240,6 +286,24 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   if (setup->trainer.max_staleness > 0) {
     grpo.loss.is_mode = IsMode::kTokenTruncate;  // correct for stale behaviour policies
     grpo.loss.is_max = 2.0;
+  }
+  if (env_name == "tool") {
+    if (trainer.max_episode_tokens == 0) {
+      trainer.max_episode_tokens = (trainer.tool.max_tool_calls + 1) * sampling.max_new_tokens;
+    }
+    grpo.max_completion_tokens = trainer.max_episode_tokens;  // the episode's token budget
+    sandbox::SandboxOptions sandbox_options;
+    sandbox_options.allow_degraded = sandbox_degraded;
+    absl::StatusOr<std::unique_ptr<sandbox::Sandbox>> box =
+        sandbox::Sandbox::Create(sandbox_options);
+    if (!box.ok()) {
+      return absl::Status(
+          box.status().code(),
+          absl::StrCat("env.name: tool: the code sandbox is unavailable (", box.status().message(),
+                       "); env.sandbox.allow_degraded: true runs with what exists"));
+    }
+    setup->tool_sandbox = *std::move(box);
+    trainer.tool_runner = MakeSandboxPythonRunner(setup->tool_sandbox.get(), tool_runner);
   }
   // Async: the engine decodes while the learner trains, so unless set they split the
   // cores instead of both running every core's worth of threads.

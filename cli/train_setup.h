@@ -24,6 +24,7 @@
 #include "learner/sft.h"
 #include "learner/trainer.h"
 #include "rollout/engine.h"
+#include "verifiers/sandbox/sandbox.h"
 
 namespace rlvr::cli {
 
@@ -51,6 +52,8 @@ struct TrainSetup {
   TemplateOptions prompt_template;
   SftSetup sft;
   OptimizerOptions optimizer;
+  // env.name: tool: the sandbox trainer.tool_runner runs tool calls in.
+  std::unique_ptr<sandbox::Sandbox> tool_sandbox;
   TrainerOptions trainer;
   EngineOptions engine;
   // Remote rollout workers ("host:port"); empty = the in-process engine.

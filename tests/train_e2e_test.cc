@@ -267,6 +267,83 @@ TEST_F(TrainE2eTest, CodeConfigTrainsAgainstTheSandboxedCodeVerifier) {
   EXPECT_GT(best_reward, 0.0) << summary.dump(2);
 }
 
+// Last "grpo" metrics line of a run.
+nlohmann::json LastGrpoMetrics(const fs::path& run) {
+  std::ifstream metrics(run / "metrics.jsonl");
+  nlohmann::json last;
+  for (std::string line; std::getline(metrics, line);) {
+    nlohmann::json m = nlohmann::json::parse(line);
+    if (m["phase"] == "grpo") last = m;
+  }
+  return last;
+}
+
+// Curriculum and dynamic sampling through `rlvr train`: their counters reach the
+// metrics, and a resumed run continues their state exactly (checkpointed with the
+// task cursor), ending with the same totals as a straight run.
+TEST_F(TrainE2eTest, CurriculumAndDynamicSamplingCountersSurviveResume) {
+  auto args = [](const std::string& name, int steps) {
+    std::vector<std::string> a = Tiny(name, steps);
+    for (const char* kv : {"data.curriculum.policy=skip", "data.curriculum.key=prompt",
+                           "data.curriculum.min_observations=1", "learner.dynamic_sampling=true",
+                           "learner.dynamic_sampling_max_rounds=2"}) {
+      a.push_back(kv);
+    }
+    return a;
+  };
+  Result straight = RunRlvr(args("straight", 4), dir_);
+  ASSERT_EQ(straight.code, 0) << straight.out;
+  ASSERT_EQ(RunRlvr(args("split", 2), dir_).code, 0);
+  std::vector<std::string> resume = args("split", 4);
+  resume.push_back("--resume");
+  Result second = RunRlvr(resume, dir_);
+  ASSERT_EQ(second.code, 0) << second.out;
+  EXPECT_THAT(second.out, HasSubstr("resumed after step 2"));
+  const nlohmann::json a = LastGrpoMetrics(dir_ / "runs" / "straight");
+  const nlohmann::json b = LastGrpoMetrics(dir_ / "runs" / "split");
+  ASSERT_EQ(a["step"], 4);
+  ASSERT_EQ(b["step"], 4);
+  for (const char* key : {"curriculum_admitted", "curriculum_skipped_solved",
+                          "curriculum_skipped_unsolved", "curriculum_tracked", "curriculum_forced",
+                          "dynamic_dropped_all_passed_total", "dynamic_dropped_all_failed_total",
+                          "dynamic_extra_prompts_total", "dynamic_short_batches_total"}) {
+    ASSERT_TRUE(a.contains(key)) << key << " missing from " << a.dump();
+    EXPECT_EQ(a[key], b[key]) << key;
+  }
+  // Not vacuous: a barely trained model fails whole groups, which were dropped and
+  // replaced, and the curriculum tracked every task it saw.
+  EXPECT_GT(a["dynamic_dropped_all_failed_total"].get<double>(), 0) << a.dump();
+  EXPECT_GT(a["dynamic_extra_prompts_total"].get<double>(), 0) << a.dump();
+  EXPECT_GT(a["curriculum_tracked"].get<double>(), 0) << a.dump();
+}
+
+// env.name: tool wires the tool env and its sandbox into `rlvr train` (a test holding
+// the rlvr_sandbox lock, see tests/CMakeLists.txt: its name matches *CodeConfig*).
+TEST_F(TrainE2eTest, ToolEnvCodeConfigTrainsWithTheSandbox) {
+  std::vector<std::string> args = Tiny("tool", 2);
+  args.push_back("env.name=tool");
+  args.push_back("env.max_tool_calls=2");
+  args.push_back("env.sandbox.allow_degraded=true");
+  Result r = RunRlvr(args, dir_);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json m = LastGrpoMetrics(dir_ / "runs" / "tool");
+  EXPECT_EQ(m["step"], 2);
+  EXPECT_TRUE(m.contains("tool_calls") && m.contains("observation_tokens")) << m.dump();
+}
+
+TEST_F(TrainE2eTest, BadEnvCurriculumAndSamplingKeysNameKeyAndFile) {
+  Result r = RunRlvr({"train", "env.name=bash", "learner.dynamic_sampling=maybe",
+                      "data.curriculum.policy=skip", "data.curriculum.window=0"},
+                     dir_);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.out, HasSubstr("the command line: env.name: 'bash' is not one of"));
+  EXPECT_THAT(r.out,
+              HasSubstr("the command line: learner.dynamic_sampling: expected true or false"));
+  EXPECT_THAT(r.out, HasSubstr("data.curriculum.window: value 0 is outside"));
+  // Built-in tasks get a new id per draw: tracking them by id would never skip anything.
+  EXPECT_THAT(r.out, HasSubstr("data.curriculum.key: built-in tasks get a new id"));
+}
+
 TEST_F(TrainE2eTest, BadConfigNamesKeyAndFile) {
   fs::path cfg = dir_ / "bad.yaml";
   std::ofstream(cfg) << "learner:\n  lr: -1\n  stpes: 3\nrollout:\n  top_p: 2\n";
