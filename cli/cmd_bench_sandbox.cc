@@ -5,7 +5,9 @@
 // user), measured in the same run with the three interleaved so that load drifts hit all
 // alike. bwrap has no cgroups, rlimits or seccomp here, so rlvr does strictly more work.
 // Then executions per second through the SandboxPool against bwrap launched by as many
-// threads. Prints one JSON object.
+// threads. --rounds repeats all of it and reports, for each figure, the median, min and
+// max over rounds (load drifts between rounds). Prints one JSON object; failed runs are
+// counted per kind with the first reason, and make the command fail.
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
@@ -18,12 +20,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <numeric>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "nlohmann/json.hpp"
@@ -39,6 +44,7 @@ struct BenchOptions {
   int runs = 40;              // sequential runs of each kind
   int throughput_runs = 120;  // runs of each kind through `workers` concurrent launchers
   int workers = 0;            // 0 = one per core
+  int rounds = 1;             // the whole measurement, repeated; spreads are over rounds
   std::string python = "/usr/bin/python3";
   std::string bwrap = "/usr/bin/bwrap";
 };
@@ -138,14 +144,14 @@ double Ms(Clock::time_point a, Clock::time_point b) {
 
 // `workers` threads each run `job` until `total` jobs are done; returns jobs per second.
 template <typename F>
-double Throughput(int workers, int total, F job, std::atomic<int>* failures) {
+double Throughput(int workers, int total, F job) {
   std::atomic<int> next{0};
   const auto start = Clock::now();
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&] {
       while (next.fetch_add(1) < total) {
-        if (!job()) failures->fetch_add(1);
+        job();
       }
     });
   }
@@ -153,9 +159,69 @@ double Throughput(int workers, int total, F job, std::atomic<int>* failures) {
   return total / (Ms(start, Clock::now()) / 1000.0);
 }
 
+// Failed runs of each kind, and the first failure's reason.
+struct Failures {
+  std::atomic<int> bare{0}, rlvr{0}, bwrap{0};
+  absl::Mutex mu;
+  std::string first ABSL_GUARDED_BY(mu);
+  void Note(std::atomic<int>* counter, const std::string& why) {
+    counter->fetch_add(1);
+    absl::MutexLock lock(&mu);
+    if (first.empty()) first = why;
+  }
+  nlohmann::json Json() {
+    absl::MutexLock lock(&mu);
+    nlohmann::json j = {{"bare", bare.load()}, {"rlvr", rlvr.load()}, {"bwrap", bwrap.load()}};
+    if (!first.empty()) j["first"] = first;
+    return j;
+  }
+  int total() const { return bare + rlvr + bwrap; }
+};
+
+// One sandboxed `python3 -c pass`; false (noted in `f`) unless it exited 0.
+bool RunOnce(const std::function<absl::StatusOr<sandbox::RunResult>()>& run, Failures* f) {
+  absl::StatusOr<sandbox::RunResult> r = run();
+  if (!r.ok()) {
+    f->Note(&f->rlvr, std::string(r.status().message()));
+    return false;
+  }
+  if (r->outcome != sandbox::Outcome::kExited || r->exit_code != 0) {
+    f->Note(&f->rlvr, absl::StrCat("rlvr: ", sandbox::OutcomeName(r->outcome), " exit ",
+                                   r->exit_code, " signal ", r->signal, ": ", r->stderr_data));
+    return false;
+  }
+  return true;
+}
+
+bool SpawnOk(const std::vector<std::string>& args, uid_t uid, gid_t gid, std::atomic<int>* counter,
+             Failures* f) {
+  const int rc = Spawn(args, uid, gid);
+  if (rc == 0) return true;
+  f->Note(counter, absl::StrCat(args[0], " exited with ", rc));
+  return false;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+nlohmann::json Spread(const std::vector<double>& v) {
+  return {{"median", Median(v)},
+          {"min", *std::min_element(v.begin(), v.end())},
+          {"max", *std::max_element(v.begin(), v.end())}};
+}
+
+// One round: `runs` interleaved sequential runs of each kind, then the three throughputs.
+struct Round {
+  std::vector<double> t_bare, t_rlvr, t_bwrap;
+  double rlvr_rate = 0, bwrap_rate = 0, bare_rate = 0;
+};
+
 absl::Status RunBench(const BenchOptions& o) {
-  if (o.runs < 3 || o.throughput_runs < 1) {
-    return absl::InvalidArgumentError("--runs must be >= 3 and --throughput-runs >= 1");
+  if (o.runs < 3 || o.throughput_runs < 1 || o.rounds < 1) {
+    return absl::InvalidArgumentError(
+        "--runs must be >= 3, --throughput-runs >= 1 and --rounds >= 1");
   }
   sandbox::SandboxOptions so;
   absl::StatusOr<std::unique_ptr<sandbox::Sandbox>> sb = sandbox::Sandbox::Create(so);
@@ -180,67 +246,85 @@ absl::Status RunBench(const BenchOptions& o) {
   if (!warm.ok()) return warm.status();
   if (warm->exit_code != 0) return absl::InternalError("sandboxed python3 -c pass failed");
 
-  std::vector<double> t_bare, t_rlvr, t_bwrap;
-  int failures = 0;
-  for (int i = 0; i < o.runs; ++i) {
-    auto a = Clock::now();
-    failures += Spawn(bare, uid, gid) != 0;
-    auto b = Clock::now();
-    absl::StatusOr<sandbox::RunResult> r = (*sb)->Run(prog, limits);
-    failures += !r.ok() || r->exit_code != 0;
-    auto c = Clock::now();
-    failures += Spawn(bwrap, uid, gid) != 0;
-    auto d = Clock::now();
-    t_bare.push_back(Ms(a, b));
-    t_rlvr.push_back(Ms(b, c));
-    t_bwrap.push_back(Ms(c, d));
-  }
-
   const int workers = o.workers > 0
                           ? o.workers
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   sandbox::SandboxPool pool(sb->get(), workers);
-  std::atomic<int> tfail{0};
-  // The pool's own workers run the jobs; `workers` submitting threads keep it full.
-  const double rlvr_rate = Throughput(
-      workers, o.throughput_runs,
-      [&] {
-        absl::StatusOr<sandbox::RunResult> r = pool.Run(prog, limits);
-        return r.ok() && r->exit_code == 0;
-      },
-      &tfail);
-  const double bwrap_rate = Throughput(
-      workers, o.throughput_runs, [&] { return Spawn(bwrap, uid, gid) == 0; }, &tfail);
-  const double bare_rate = Throughput(
-      workers, o.throughput_runs, [&] { return Spawn(bare, uid, gid) == 0; }, &tfail);
+  Failures fail;
+  auto direct = [&] { return (*sb)->Run(prog, limits); };
+  auto pooled = [&] { return pool.Run(prog, limits); };
+  std::vector<Round> rounds(o.rounds);
+  for (Round& round : rounds) {
+    for (int i = 0; i < o.runs; ++i) {
+      auto a = Clock::now();
+      SpawnOk(bare, uid, gid, &fail.bare, &fail);
+      auto b = Clock::now();
+      RunOnce(direct, &fail);
+      auto c = Clock::now();
+      SpawnOk(bwrap, uid, gid, &fail.bwrap, &fail);
+      auto d = Clock::now();
+      round.t_bare.push_back(Ms(a, b));
+      round.t_rlvr.push_back(Ms(b, c));
+      round.t_bwrap.push_back(Ms(c, d));
+    }
+    // The pool's own workers run the jobs; `workers` submitting threads keep it full.
+    round.rlvr_rate =
+        Throughput(workers, o.throughput_runs, [&] { return RunOnce(pooled, &fail); });
+    round.bwrap_rate = Throughput(workers, o.throughput_runs,
+                                  [&] { return SpawnOk(bwrap, uid, gid, &fail.bwrap, &fail); });
+    round.bare_rate = Throughput(workers, o.throughput_runs,
+                                 [&] { return SpawnOk(bare, uid, gid, &fail.bare, &fail); });
+  }
 
-  nlohmann::json s_bare = Stats(t_bare), s_rlvr = Stats(t_rlvr), s_bwrap = Stats(t_bwrap);
-  const double over_bare = s_rlvr["median_ms"].get<double>() - s_bare["median_ms"].get<double>();
-  const double over_bwrap = s_rlvr["median_ms"].get<double>() - s_bwrap["median_ms"].get<double>();
+  // Per round: medians of the sequential runs, their differences, the throughput ratio.
+  std::vector<double> over_bare, over_bwrap, bwrap_over_bare, ratio, rlvr_rate, bwrap_rate,
+      bare_rate;
+  std::vector<double> all_bare, all_rlvr, all_bwrap;
+  for (const Round& r : rounds) {
+    const double bare_ms = Median(r.t_bare), rlvr_ms = Median(r.t_rlvr),
+                 bwrap_ms = Median(r.t_bwrap);
+    over_bare.push_back(rlvr_ms - bare_ms);
+    over_bwrap.push_back(rlvr_ms - bwrap_ms);
+    bwrap_over_bare.push_back(bwrap_ms - bare_ms);
+    ratio.push_back(r.rlvr_rate / r.bwrap_rate);
+    rlvr_rate.push_back(r.rlvr_rate);
+    bwrap_rate.push_back(r.bwrap_rate);
+    bare_rate.push_back(r.bare_rate);
+    all_bare.insert(all_bare.end(), r.t_bare.begin(), r.t_bare.end());
+    all_rlvr.insert(all_rlvr.end(), r.t_rlvr.begin(), r.t_rlvr.end());
+    all_bwrap.insert(all_bwrap.end(), r.t_bwrap.begin(), r.t_bwrap.end());
+  }
+  double load[3] = {0, 0, 0};
+  getloadavg(load, 3);
   nlohmann::json out = {
       {"bench", "sandbox"},
       {"program", "python3 -c pass"},
       {"isolation", (*sb)->Describe()},
       {"runs", o.runs},
-      {"bare_python", s_bare},
-      {"rlvr_sandbox", s_rlvr},
-      {"bwrap", s_bwrap},
-      {"overhead_vs_bare_ms", over_bare},
-      {"overhead_vs_bwrap_ms", over_bwrap},
-      {"bwrap_overhead_vs_bare_ms",
-       s_bwrap["median_ms"].get<double>() - s_bare["median_ms"].get<double>()},
+      {"rounds", o.rounds},
+      {"load_average_1m", load[0]},
+      {"bare_python", Stats(all_bare)},
+      {"rlvr_sandbox", Stats(all_rlvr)},
+      {"bwrap", Stats(all_bwrap)},
+      // Over rounds: median, min and max of each round's median difference.
+      {"overhead_vs_bare_ms", Spread(over_bare)},
+      {"overhead_vs_bwrap_ms", Spread(over_bwrap)},
+      {"bwrap_overhead_vs_bare_ms", Spread(bwrap_over_bare)},
       {"throughput",
        {{"workers", workers},
         {"runs", o.throughput_runs},
-        {"rlvr_pool_per_s", rlvr_rate},
-        {"bwrap_per_s", bwrap_rate},
-        {"bare_python_per_s", bare_rate},
-        {"rlvr_vs_bwrap", rlvr_rate / bwrap_rate}}},
-      {"goal_overhead_le_15ms", over_bare <= 15.0},
-      {"goal_throughput_ge_bwrap", rlvr_rate >= bwrap_rate},
-      {"failures", failures + tfail.load()},
+        {"rlvr_pool_per_s", Spread(rlvr_rate)},
+        {"bwrap_per_s", Spread(bwrap_rate)},
+        {"bare_python_per_s", Spread(bare_rate)},
+        {"rlvr_vs_bwrap", Spread(ratio)}}},
+      {"goal_overhead_le_15ms", Median(over_bare) <= 15.0},
+      {"goal_throughput_ge_bwrap", Median(ratio) >= 1.0},
+      {"failures", fail.Json()},
   };
   std::cout << out.dump(2) << std::endl;
+  if (fail.total() > 0) {
+    return absl::InternalError(absl::StrCat(fail.total(), " runs failed (see \"failures\")"));
+  }
   return absl::OkStatus();
 }
 
@@ -254,6 +338,9 @@ void AddBenchSandbox(CLI::App& bench) {
   cmd->add_option("--throughput-runs", opts->throughput_runs, "Runs of each kind for executions/s")
       ->capture_default_str();
   cmd->add_option("--workers", opts->workers, "Concurrent runs (0 = one per core)")
+      ->capture_default_str();
+  cmd->add_option("--rounds", opts->rounds,
+                  "Repeat the whole measurement; reports median, min and max over rounds")
       ->capture_default_str();
   cmd->add_option("--python", opts->python, "Python interpreter to run")->capture_default_str();
   cmd->add_option("--bwrap", opts->bwrap, "bubblewrap binary")->capture_default_str();
