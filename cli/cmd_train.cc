@@ -242,6 +242,10 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
   std::vector<torch::Tensor> params;
   for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);
   Optimizer optimizer(params, setup->optimizer);
+  // The KL anchor: the policy as GRPO starts (after SFT); not allocated when kl_coef is 0.
+  ASSIGN_OR_RETURN(std::unique_ptr<Transformer> reference,
+                   MakeReferenceModel(*setup, have_checkpoint, rank0));
+  setup->trainer.reference = reference.get();
   GradedLog graded(/*samples_per_step=*/2);
   Trainer trainer(policy, optimizer, *engine, setup->tokenizer, *setup->train_tasks,
                   rank0 ? graded.Wrap(setup->grader) : setup->grader, dp.get(), setup->trainer);

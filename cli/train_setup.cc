@@ -193,6 +193,11 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.Read("learner.clip_low", &grpo.loss.clip_low, {.min = 0, .max = 1});
   r.Read("learner.clip_high", &grpo.loss.clip_high, {.min = 0});
   r.Read("learner.kl_coef", &grpo.loss.kl_coef, {.min = 0});
+  std::string kl_estimator = "k3", kl_in = "loss";
+  r.ReadChoice("learner.kl_estimator", &kl_estimator, {"k1", "k2", "k3"});
+  r.ReadChoice("learner.kl_in", &kl_in, {"loss", "reward"});
+  grpo.loss.kl_estimator = KlEstimatorFromName(kl_estimator).value_or(KlEstimator::kK3);
+  grpo.kl_placement = kl_in == "reward" ? KlPlacement::kReward : KlPlacement::kLoss;
   r.Read("learner.micro_batch_tokens", &grpo.micro_batch_tokens, {.min = 1});
   r.Read("learner.max_staleness", &setup->trainer.max_staleness, {.min = 0});
   int64_t rollout_threads = 0, learner_threads = 0;
@@ -273,10 +278,6 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     grpo.loss.aggregation = *agg;
   } else {
     r.AddError("learner.aggregation", agg.status().message());
-  }
-  if (grpo.loss.kl_coef != 0) {
-    r.AddError("learner.kl_coef",
-               "a KL penalty to a reference model is not wired into rlvr train yet");
   }
   RETURN_IF_ERROR(r.Finish());
 
@@ -466,6 +467,36 @@ absl::StatusOr<ModelOptions> EngineModelOptions(const TrainSetup& setup) {
   ModelOptions o = setup.policy->options();
   o.requires_grad = false;
   return o;
+}
+
+absl::StatusOr<std::unique_ptr<Transformer>> MakeReferenceModel(const TrainSetup& setup,
+                                                                bool resuming, bool save) {
+  if (setup.trainer.grpo.loss.kl_coef == 0) return nullptr;
+  ModelOptions options = setup.policy->options();
+  options.requires_grad = false;
+  const std::filesystem::path dir = std::filesystem::path(setup.run_dir) / "reference";
+  if (resuming) {
+    if (!std::filesystem::exists(dir / "config.json")) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("learner.kl_coef: resuming needs the reference model the run started "
+                       "with, and ",
+                       dir.string(), " does not hold one (was the run started with kl_coef 0?)"));
+    }
+    ASSIGN_OR_RETURN(Transformer reference, Transformer::Load(dir.string(), options));
+    return std::make_unique<Transformer>(std::move(reference));
+  }
+  ASSIGN_OR_RETURN(Transformer reference, setup.policy->Clone(options));
+  if (save) {
+    // Written aside and renamed, so a crash never leaves a half-written reference.
+    const std::filesystem::path tmp = dir.string() + ".tmp";
+    std::error_code ec;
+    std::filesystem::remove_all(tmp, ec);
+    RETURN_IF_ERROR(reference.Save(tmp.string()));
+    std::filesystem::remove_all(dir, ec);
+    std::filesystem::rename(tmp, dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat(dir.string(), ": ", ec.message()));
+  }
+  return std::make_unique<Transformer>(std::move(reference));
 }
 
 }  // namespace rlvr::cli

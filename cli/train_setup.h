@@ -92,6 +92,13 @@ ScalarRecord EvalScalars(const std::string& phase, int64_t step, const EvalResul
 // The rollout engine's copy of the policy: same device and dtype, no gradients.
 absl::StatusOr<ModelOptions> EngineModelOptions(const TrainSetup& setup);
 
+// The frozen reference policy of the KL penalty (no gradients), or null when
+// learner.kl_coef is 0. A fresh run copies the policy as it stands (call it after the
+// SFT warm start) and, when `save` (rank 0), writes the copy to <run_dir>/reference; a
+// resumed run (`resuming`) loads that copy, so the penalty keeps its anchor.
+absl::StatusOr<std::unique_ptr<Transformer>> MakeReferenceModel(const TrainSetup& setup,
+                                                                bool resuming, bool save);
+
 // A grader that creates verifiers by the task's `verifier` name on first use.
 // `configs` maps a task verifier name to {"use": registry name (default: the same),
 // ...that verifier's config}, e.g. {"math": {"use": "remote", "target": "host:port"}}.

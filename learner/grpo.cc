@@ -34,8 +34,8 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
                                        const GrpoOptions& options) {
   const int64_t g = options.advantage_options.group_size;
   if (samples.empty() || g < 1 || static_cast<int64_t>(samples.size()) % g != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("grpo: ", samples.size(),
-                                                   " samples do not form groups of ", g));
+    return absl::InvalidArgumentError(
+        absl::StrCat("grpo: ", samples.size(), " samples do not form groups of ", g));
   }
   if (options.loss.kl_coef != 0 && reference == nullptr) {
     return absl::FailedPreconditionError("grpo: kl_coef != 0 needs a reference model");
@@ -61,7 +61,44 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
   stats.reward_mean = std::accumulate(rewards.begin(), rewards.end(), 0.0) / rewards.size();
 
   try {
-    Advantages adv = advantage_fn(torch::tensor(rewards, torch::kFloat32), options.advantage_options);
+    std::vector<int64_t> order(samples.size());
+    std::iota(order.begin(), order.end(), 0);
+    const std::vector<PackedBatch> micro_batches =
+        PackSequences(sequences, order, options.micro_batch_tokens);
+    TokenLogprobsOptions lp_options;
+    lp_options.temperature = options.temperature > 0 ? options.temperature : 1.0;
+    lp_options.with_entropy = true;
+    TokenLogprobsOptions ref_options = lp_options;
+    ref_options.with_entropy = false;
+    PolicyLossOptions loss_options = options.loss;
+    const bool kl_in_reward =
+        loss_options.kl_coef != 0 && options.kl_placement == KlPlacement::kReward;
+    double reward_kl_sum = 0, reward_kl_tokens = 0;
+    torch::Tensor scores = torch::tensor(rewards, torch::kFloat32);
+    if (kl_in_reward) {
+      // The penalty must be in the rewards before advantages: one no-grad pass of the
+      // policy (pi_old = pi) and of the reference over every micro-batch.
+      torch::NoGradGuard no_grad;
+      torch::Tensor penalised = scores.clone();
+      for (const PackedBatch& packed : micro_batches) {
+        ASSIGN_OR_RETURN(TokenLogprobsResult cur, CompletionLogprobs(policy, packed, ref_options));
+        ASSIGN_OR_RETURN(TokenLogprobsResult ref,
+                         CompletionLogprobs(*reference, packed, ref_options));
+        torch::Tensor index = torch::tensor(packed.index, torch::kInt64);
+        penalised.index_copy_(
+            0, index,
+            KlPenalizedRewards(scores.index_select(0, index), cur.logprobs, ref.logprobs,
+                               packed.mask, loss_options.kl_coef, loss_options.kl_estimator));
+        reward_kl_sum +=
+            (KlPenalty(cur.logprobs, ref.logprobs, loss_options.kl_estimator) * packed.mask)
+                .sum()
+                .item<double>();
+        reward_kl_tokens += packed.mask.sum().item<double>();
+      }
+      scores = penalised;
+      loss_options.kl_coef = 0;  // already in the rewards
+    }
+    Advantages adv = advantage_fn(scores, options.advantage_options);
     stats.zero_variance_groups = adv.zero_variance_groups;
 
     // Global normaliser for the chosen aggregation.
@@ -69,18 +106,12 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
     if (dp != nullptr) RETURN_IF_ERROR(dp->AllReduceSum(&totals));
     stats.tokens = static_cast<int64_t>(totals[0]);
     if (totals[0] <= 0) return stats;  // every completion is empty: nothing to learn from
-    PolicyLossOptions loss_options = options.loss;
     loss_options.normaliser = GlobalNormaliser(loss_options.aggregation, totals[0], totals[1],
                                                options.max_completion_tokens);
 
-    std::vector<int64_t> order(samples.size());
-    std::iota(order.begin(), order.end(), 0);
-    TokenLogprobsOptions lp_options;
-    lp_options.temperature = options.temperature > 0 ? options.temperature : 1.0;
-    lp_options.with_entropy = true;
     double loss_sum = 0, weight_sum = 0;
     PolicyLossMetrics acc;
-    for (const PackedBatch& packed : PackSequences(sequences, order, options.micro_batch_tokens)) {
+    for (const PackedBatch& packed : micro_batches) {
       PolicyLossInputs in;
       {
         torch::AutoGradMode grad(true);
@@ -95,7 +126,8 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
       in.behaviour_logprobs = PadRows(samples, packed, &RolloutSample::behaviour_logprobs, 0.0f);
       if (loss_options.kl_coef != 0) {
         torch::NoGradGuard no_grad;
-        ASSIGN_OR_RETURN(TokenLogprobsResult ref, CompletionLogprobs(*reference, packed, lp_options));
+        ASSIGN_OR_RETURN(TokenLogprobsResult ref,
+                         CompletionLogprobs(*reference, packed, ref_options));
         in.ref_logprobs = ref.logprobs;
       }
       PolicyLoss loss = ComputePolicyLoss(objective, in, loss_options);
@@ -119,6 +151,7 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
       acc.entropy_mean /= weight_sum;
       acc.is_weight_mean /= weight_sum;
     }
+    if (kl_in_reward && reward_kl_tokens > 0) acc.kl_mean = reward_kl_sum / reward_kl_tokens;
     acc.tokens = weight_sum;
     stats.loss = acc;
     std::vector<torch::Tensor> params;

@@ -30,12 +30,19 @@ struct RolloutSample {
   int64_t policy_version = 0;
 };
 
+// Where the KL penalty to the reference policy goes (when loss.kl_coef != 0).
+enum class KlPlacement {
+  kLoss,    // kl_coef * KL per token in the loss (GRPO paper, TRL beta)
+  kReward,  // score - kl_coef * sum_t KL before advantages (PPO-style, verl use_kl_in_reward)
+};
+
 struct GrpoOptions {
   std::string advantage = "grpo";  // AdvantageEstimators() name
   AdvantageOptions advantage_options;
   std::string objective = "ppo_clip";  // PolicyObjectives() name
   // loss.normaliser is ignored: the step computes the global one from the aggregation.
   PolicyLossOptions loss;
+  KlPlacement kl_placement = KlPlacement::kLoss;  // uses loss.kl_coef and loss.kl_estimator
   // Dr. GRPO's constant normaliser is global_sequences * this (the generation budget).
   int64_t max_completion_tokens = 256;
   double temperature = 1.0;  // the rollout temperature; logprobs are recomputed at it
@@ -43,18 +50,21 @@ struct GrpoOptions {
 };
 
 struct GrpoStepStats {
-  PolicyLossMetrics loss;     // token-weighted over micro-batches (this rank)
-  double loss_value = 0;      // global loss
+  // Token-weighted over micro-batches (this rank). loss.kl_mean is the KL estimator's
+  // mean per completion token, in either placement.
+  PolicyLossMetrics loss;
+  double loss_value = 0;  // global loss
   double grad_norm = 0;
   double lr = 0;
-  double reward_mean = 0;     // this rank's samples
+  double reward_mean = 0;  // this rank's samples
   int64_t zero_variance_groups = 0;
   int64_t samples = 0;
-  int64_t tokens = 0;         // completion tokens in the loss, global
+  int64_t tokens = 0;  // completion tokens in the loss, global
 };
 
 // `samples` are this rank's complete groups, group-major (options.advantage_options.
-// group_size per group). `reference` may be null when loss.kl_coef == 0.
+// group_size per group). `reference` may be null when loss.kl_coef == 0; otherwise it is
+// the frozen reference policy, evaluated per micro-batch under no-grad.
 absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transformer* reference,
                                        Optimizer& optimizer, DataParallel* dp,
                                        const std::vector<RolloutSample>& samples,

@@ -613,7 +613,7 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
     if (options_.inspect_batch) options_.inspect_batch(fresh);
     if (!fresh.empty()) {
       absl::StatusOr<GrpoStepStats> stats =
-          GrpoStep(policy_, nullptr, optimizer_, dp_, fresh, options_.grpo);
+          GrpoStep(policy_, options_.reference, optimizer_, dp_, fresh, options_.grpo);
       if (!stats.ok()) {
         status = stats.status();
         break;

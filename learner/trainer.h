@@ -68,6 +68,9 @@ struct TrainerOptions {
   SamplingParams sampling;        // rollout sampling; sampling.seed is advanced per step
   TemplateOptions prompt_template;
   GrpoOptions grpo;  // grpo.advantage_options.group_size is G, samples per prompt
+  // The frozen reference policy of the KL penalty; required when grpo.loss.kl_coef != 0
+  // (then it must outlive the trainer), unused otherwise.
+  const Transformer* reference = nullptr;
   // 0 = sync; k >= 1 = async, dropping samples more than k versions old.
   int64_t max_staleness = 0;
   int grading_threads = 2;
