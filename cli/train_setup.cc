@@ -203,6 +203,9 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   int64_t rollout_threads = 0, learner_threads = 0;
   r.Read("rollout.threads", &rollout_threads, {.min = 0, .max = 1024});
   r.Read("learner.threads", &learner_threads, {.min = 0, .max = 1024});
+  r.Read("learner.dynamic_sampling", &setup->trainer.dynamic_sampling);
+  r.Read("learner.dynamic_sampling_max_rounds", &setup->trainer.dynamic_sampling_max_rounds,
+         {.min = 0, .max = 1000});
   // checkpoint
   r.Read("checkpoint.every", &setup->trainer.checkpoint_every, {.min = 0});
   r.Read("checkpoint.keep_last", &setup->trainer.checkpoint.keep_last);
@@ -211,9 +214,6 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.Read("eval.temperature", &setup->eval.sampling.temperature, {.min = 0});
   // export
   int prometheus_port = 0;
-  r.Read("learner.dynamic_sampling", &setup->trainer.dynamic_sampling);
-  r.Read("learner.dynamic_sampling_max_rounds", &setup->trainer.dynamic_sampling_max_rounds,
-         {.min = 0, .max = 1000});
   r.Read("export.tensorboard", &setup->exporters.tensorboard);
   r.Read("export.csv", &setup->exporters.csv);
   r.Read("export.dashboard", &setup->dashboard);
@@ -284,10 +284,6 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   grpo.advantage_options.group_size = group;
   grpo.temperature = sampling.temperature;
   grpo.max_completion_tokens = sampling.max_new_tokens;
-  if (setup->trainer.max_staleness > 0) {
-    grpo.loss.is_mode = IsMode::kTokenTruncate;  // correct for stale behaviour policies
-    grpo.loss.is_max = 2.0;
-  }
   if (env_name == "tool") {
     if (trainer.max_episode_tokens == 0) {
       trainer.max_episode_tokens = (trainer.tool.max_tool_calls + 1) * sampling.max_new_tokens;
@@ -305,6 +301,10 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     }
     setup->tool_sandbox = *std::move(box);
     trainer.tool_runner = MakeSandboxPythonRunner(setup->tool_sandbox.get(), tool_runner);
+  }
+  if (setup->trainer.max_staleness > 0) {
+    grpo.loss.is_mode = IsMode::kTokenTruncate;  // correct for stale behaviour policies
+    grpo.loss.is_max = 2.0;
   }
   // Async: the engine decodes while the learner trains, so unless set they split the
   // cores instead of both running every core's worth of threads.
@@ -348,6 +348,12 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     setup->policy = std::make_unique<Transformer>(std::move(model));
   }
   setup->engine.max_len = std::min<int64_t>(setup->policy->config().max_position_embeddings, 4096);
+  if (setup->trainer.tool_runner && setup->trainer.max_episode_tokens >= setup->engine.max_len) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("env.max_episode_tokens: ", setup->trainer.max_episode_tokens,
+                     " tokens per episode leave no room for the prompt in the rollout context of ",
+                     setup->engine.max_len, " tokens"));
+  }
 
   // Tasks: SFT, GRPO and held-out evaluation streams never share a seed.
   if (source == "arithmetic" || source == "code") {

@@ -332,9 +332,10 @@ TEST_F(TrainE2eTest, ToolEnvCodeConfigTrainsWithTheSandbox) {
 }
 
 TEST_F(TrainE2eTest, BadEnvCurriculumAndSamplingKeysNameKeyAndFile) {
-  Result r = RunRlvr({"train", "env.name=bash", "learner.dynamic_sampling=maybe",
-                      "data.curriculum.policy=skip", "data.curriculum.window=0"},
-                     dir_);
+  Result r =
+      RunRlvr({"train", "env.name=bash", "learner.dynamic_sampling=maybe",
+               "data.curriculum.policy=skip", "data.curriculum.window=0", "data.curriculum.key=id"},
+              dir_);
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.out, HasSubstr("the command line: env.name: 'bash' is not one of"));
   EXPECT_THAT(r.out,
