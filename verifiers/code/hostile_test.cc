@@ -23,6 +23,7 @@ namespace {
 
 using json = nlohmann::json;
 
+// Host processes of the sandbox's host uid (65534) but the zygotes (our own children).
 int HostProcessesOfSandboxUser() {
   int n = 0;
   DIR* d = opendir("/proc");
@@ -30,7 +31,9 @@ int HostProcessesOfSandboxUser() {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     std::ifstream in(std::string("/proc/") + e->d_name + "/status");
     std::string line;
+    const std::string ours = "PPid:\t" + std::to_string(getpid());
     while (std::getline(in, line)) {
+      if (line == ours) break;  // a zygote
       if (line.rfind("Uid:", 0) == 0) {
         n += line.find("\t65534\t") != std::string::npos;
         break;

@@ -168,8 +168,8 @@ thread_local std::vector<std::pair<uint64_t, CgroupSlot*>> tls_slots;
 std::atomic<uint64_t> next_pool_id{1};
 }  // namespace
 
-bool CgroupSlot::KillAll() {
-  if (version_ == 2 && WriteFile(memory_dir_ + "/cgroup.kill", "1").ok()) {
+bool CgroupSlot::KillAll(pid_t keep) {
+  if (keep == 0 && version_ == 2 && WriteFile(memory_dir_ + "/cgroup.kill", "1").ok()) {
     // cgroup.kill is asynchronous; wait below for the cgroup to empty.
   }
   for (int round = 0; round < 200; ++round) {
@@ -178,7 +178,7 @@ bool CgroupSlot::KillAll() {
       std::istringstream in(ReadFile(dir + "/cgroup.procs"));
       pid_t pid;
       while (in >> pid) {
-        if (pid == getpid()) continue;  // a thread of ours lives here (ThreadSlot)
+        if (pid == getpid() || pid == keep) continue;  // ours (ThreadSlot), or kept
         kill(pid, SIGKILL);
         any = true;
       }

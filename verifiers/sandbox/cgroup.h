@@ -32,8 +32,9 @@ class CgroupSlot {
   // Moves `pid` (and so its future descendants) into this cgroup.
   absl::Status Join(pid_t pid);
   CgroupCounters Read() const;
-  // SIGKILLs whatever is still in the cgroup; true when it is empty afterwards.
-  bool KillAll();
+  // SIGKILLs whatever is still in the cgroup but `keep` (0: none); true when nothing else
+  // is left afterwards.
+  bool KillAll(pid_t keep = 0);
 
  private:
   friend class CgroupPool;

@@ -6,7 +6,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -56,7 +59,9 @@ long RawSyscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e 
 
 // Arguments of the clone child; prepared by the parent, read-only for the child.
 struct ChildArgs {
-  int fds[6];         // become 0..5 in init: stdin, stdout, stderr, report, config, status
+  int fds[6];         // become 0..nfds-1 in init: stdin, stdout, stderr, report, config, status
+  int nfds = 6;       // the zygote gets 0..3: /dev/null x3 and its control socket
+  int go_fd;          // one byte arrives here once the uid/gid maps are written
   int init_fd;        // O_PATH fd of rlvr-sandbox-init
   bool become_root;   // setresuid/gid(0) in the new user namespace first
   char* const* argv;  // of init
@@ -70,7 +75,7 @@ int ChildMain(void* p) {
   const ChildArgs* a = static_cast<const ChildArgs*>(p);
   char go = 0;
   // Wait for the parent to write our uid/gid maps and put us in the cgroups.
-  if (RawSyscall(SYS_read, a->fds[4], reinterpret_cast<long>(&go), 1) != 1) {
+  if (RawSyscall(SYS_read, a->go_fd, reinterpret_cast<long>(&go), 1) != 1) {
     RawSyscall(SYS_exit, 126);
   }
   if (a->become_root) {
@@ -79,10 +84,10 @@ int ChildMain(void* p) {
     }
   }
   int tmp[6];
-  for (int i = 0; i < 6; ++i)
+  for (int i = 0; i < a->nfds; ++i)
     tmp[i] = static_cast<int>(RawSyscall(SYS_fcntl, a->fds[i], F_DUPFD, 100));
   const long init_fd = RawSyscall(SYS_fcntl, a->init_fd, F_DUPFD, 100);  // may be <= 5
-  for (int i = 0; i < 6; ++i) RawSyscall(SYS_dup3, tmp[i], i, 0);
+  for (int i = 0; i < a->nfds; ++i) RawSyscall(SYS_dup3, tmp[i], i, 0);
   long rc =
       RawSyscall(SYS_execveat, init_fd, reinterpret_cast<long>(""), reinterpret_cast<long>(a->argv),
                  reinterpret_cast<long>(a->envp), AT_EMPTY_PATH);
@@ -220,6 +225,72 @@ class DeferredCloser {
   std::thread thread_;
 };
 
+// A zygote (init_main.cc): the creator of one cgroup slot's runs, living in the slot.
+struct Zygote {
+  pid_t pid = -1;
+  int sock = -1;  // our end of its control socket
+};
+
+// Kills and reaps `z` (its runs die with it).
+void StopZygote(Zygote* z) {
+  if (z->sock >= 0) close(z->sock);
+  if (z->pid > 0) {
+    kill(z->pid, SIGKILL);
+    while (waitpid(z->pid, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+  }
+  *z = Zygote();
+}
+
+// One message from a zygote; a pidfd it carried goes to *fd (else -1).
+absl::StatusOr<wire::ZygoteReply> RecvReply(int sock, int* fd) {
+  wire::ZygoteReply r;
+  struct iovec iov = {&r, sizeof(r)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (fd != nullptr) *fd = -1;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int got;
+    std::memcpy(&got, CMSG_DATA(c), sizeof(int));
+    if (fd != nullptr && *fd < 0) {
+      *fd = got;
+    } else {
+      close(got);
+    }
+  }
+  if (n != static_cast<ssize_t>(sizeof(r))) {
+    return absl::UnavailableError(n == 0 ? "the sandbox zygote exited"
+                                         : absl::StrCat("zygote: ", strerror(errno)));
+  }
+  return r;
+}
+
+// Asks the zygote for a run with `fds` (the child ends of Pipes) as its fds 0..5.
+bool SendRun(int sock, const int* fds) {
+  char req = 'r';
+  struct iovec iov = {&req, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 6)] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * 6);
+  std::memcpy(CMSG_DATA(c), fds, sizeof(int) * 6);
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
+}
+
 }  // namespace
 
 const char* OutcomeName(Outcome o) {
@@ -251,9 +322,107 @@ struct Sandbox::State {
   uid_t map_uid = 0;
   gid_t map_gid = 0;
   std::unique_ptr<DeferredCloser> closer = std::make_unique<DeferredCloser>();
+  // One zygote per cgroup slot, used only by the run holding the slot.
+  mutable absl::Mutex zygote_mu;
+  mutable std::map<const CgroupSlot*, Zygote> zygotes ABSL_GUARDED_BY(zygote_mu);
 
   ~State() {
+    {
+      absl::MutexLock lock(&zygote_mu);
+      for (auto& [slot, z] : zygotes) StopZygote(&z);
+    }
     if (init_fd >= 0) close(init_fd);
+  }
+
+  // Starts the zygote of `slot`: rlvr-sandbox-init in a new user namespace (its root is
+  // the host's map_uid) and a new network namespace, born in the slot's cgroup (or moved
+  // there when the calling thread does not live in it).
+  absl::Status StartZygote(Zygote* z, CgroupSlot* slot, bool thread_slot) const {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+      return absl::UnavailableError(absl::StrCat("sandbox: socketpair: ", strerror(errno)));
+    const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    char init_name[] = "rlvr-sandbox-init";
+    char zygote_arg[] = "zygote";
+    char* init_argv[] = {init_name, zygote_arg, nullptr};
+    char* init_envp[] = {nullptr};
+    ChildArgs args;
+    args.fds[0] = args.fds[1] = args.fds[2] = devnull;
+    args.fds[3] = sv[1];
+    args.nfds = 4;
+    args.go_fd = sv[1];
+    args.init_fd = init_fd;
+    args.become_root = true;
+    args.argv = init_argv;
+    args.envp = init_envp;
+    args.exec_error = "";
+    args.exec_error_len = 0;
+    // The child runs on this stack until it has exec'd, which the kReady reply proves.
+    std::unique_ptr<char[]> stack(new char[65536]);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(ChildMain, stack.get() + 65536,
+                      CLONE_VM | SIGCHLD | CLONE_NEWUSER | CLONE_NEWNET, &args);
+    const int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (devnull >= 0) close(devnull);
+    close(sv[1]);
+    if (pid < 0) {
+      close(sv[0]);
+      return absl::UnavailableError(absl::StrCat("sandbox: clone zygote: ", strerror(clone_errno)));
+    }
+    z->pid = pid;
+    z->sock = sv[0];
+    absl::Status st = WriteProcFile(pid, "setgroups", "deny");
+    if (st.ok()) st = WriteProcFile(pid, "uid_map", absl::StrCat("0 ", map_uid, " 1\n"));
+    if (st.ok()) st = WriteProcFile(pid, "gid_map", absl::StrCat("0 ", map_gid, " 1\n"));
+    if (st.ok() && !thread_slot) st = slot->Join(pid);
+    if (st.ok() && send(z->sock, "g", 1, MSG_NOSIGNAL) != 1)
+      st = absl::UnavailableError(absl::StrCat("start zygote: ", strerror(errno)));
+    if (st.ok()) {
+      absl::StatusOr<wire::ZygoteReply> ready = RecvReply(z->sock, nullptr);
+      if (!ready.ok()) {
+        st = ready.status();
+      } else if (ready->tag != wire::ZygoteReply::kReady) {
+        st = absl::InternalError("sandbox: unexpected first message from the zygote");
+      }
+    }
+    if (!st.ok()) {
+      StopZygote(z);  // also waits for the child to be gone, so the stack is free
+      return absl::InternalError(absl::StrCat("sandbox: zygote: ", st.message()));
+    }
+    return absl::OkStatus();
+  }
+
+  // Starts one run in the zygote of `slot` with `fds` as its fds 0..5; its PID 1's host
+  // pid and a pidfd of it are returned. Restarts a zygote that died, once.
+  absl::StatusOr<Zygote*> StartRun(CgroupSlot* slot, bool thread_slot, const int* fds, pid_t* pid,
+                                   int* pidfd) const {
+    Zygote* z;
+    {
+      absl::MutexLock lock(&zygote_mu);
+      z = &zygotes[slot];
+    }
+    for (int attempt = 0;; ++attempt) {
+      if (z->pid < 0) RETURN_IF_ERROR(StartZygote(z, slot, thread_slot));
+      absl::StatusOr<wire::ZygoteReply> r =
+          SendRun(z->sock, fds) ? RecvReply(z->sock, pidfd)
+                                : absl::UnavailableError("the sandbox zygote is gone");
+      if (!r.ok()) {
+        StopZygote(z);
+        if (attempt == 0) continue;
+        return absl::UnavailableError(absl::StrCat("sandbox: ", r.status().message()));
+      }
+      if (r->tag != wire::ZygoteReply::kStarted) {
+        if (*pidfd >= 0) close(*pidfd);
+        *pidfd = -1;
+        return absl::UnavailableError(
+            absl::StrCat("sandbox: the zygote could not start a run: ", strerror(r->error)));
+      }
+      *pid = static_cast<pid_t>(r->pid);
+      return z;
+    }
   }
 };
 
@@ -393,7 +562,7 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
                          static_cast<uint64_t>(limits.max_processes)});
   cfg.rlimits.push_back({RLIMIT_CORE, 0, 0});
   cfg.seccomp_bpf = s.seccomp_bpf;
-  const std::string config = "g" + cfg.Encode();
+  std::string config = "g" + cfg.Encode();
 
   // The run's cgroup: preferably the one this thread lives in (children are born there),
   // else a free one that the child is moved into.
@@ -407,8 +576,9 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
     } else {
       ASSIGN_OR_RETURN(slot, s.cgroups->Acquire());
     }
-    // +2: rlvr-sandbox-init, and the calling thread when it lives in the slot.
-    absl::Status st = slot->Configure(limits.memory_mb << 20, limits.max_processes + 2);
+    // +3: the slot's zygote, the run's rlvr-sandbox-init, and the calling thread when it
+    // lives in the slot.
+    absl::Status st = slot->Configure(limits.memory_mb << 20, limits.max_processes + 3);
     if (!st.ok()) {
       if (!thread_slot) s.cgroups->Release(slot);
       return absl::InternalError(absl::StrCat("sandbox: cgroup limits: ", st.message()));
@@ -419,9 +589,10 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
     const State& s;
     CgroupSlot* slot;
     bool thread_slot;
+    pid_t keep = 0;  // the slot's zygote
     ~SlotReturn() {
       if (slot == nullptr) return;
-      const bool empty = slot->KillAll();
+      const bool empty = slot->KillAll(keep);
       // Only an empty cgroup goes back to the pool.
       if (!thread_slot && empty) s.cgroups->Release(slot);
     }
@@ -429,6 +600,14 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
 
   Pipes pipes;
   RETURN_IF_ERROR(pipes.Open());
+  // With namespaces and a cgroup slot the slot's zygote forks the run's PID 1; otherwise
+  // this thread clones it, and it execs rlvr-sandbox-init.
+  const bool use_zygote = s.namespaces && slot != nullptr;
+  pid_t pid = -1;
+  int pidfd = -1;
+  Zygote* zygote = nullptr;
+  std::unique_ptr<char[]> stack;
+  // Read by the clone child until it execs, so they live as long as this call.
   wire::Writer err;
   err.U64(wire::kSetupError);
   err.Str("exec rlvr-sandbox-init failed");
@@ -437,24 +616,31 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
   char* init_argv[] = {init_name, nullptr};
   char* init_envp[] = {nullptr};
   ChildArgs args;
-  for (int i = 0; i < 6; ++i) args.fds[i] = pipes.child[i];
-  args.init_fd = s.init_fd;
-  args.become_root = s.namespaces;
-  args.argv = init_argv;
-  args.envp = init_envp;
-  args.exec_error = exec_error.data();
-  args.exec_error_len = exec_error.size();
+  if (use_zygote) {
+    ASSIGN_OR_RETURN(zygote, s.StartRun(slot, thread_slot, pipes.child, &pid, &pidfd));
+    slot_return.keep = zygote->pid;
+    config.erase(0, 1);  // the "go" byte is the zygote's
+  } else {
+    for (int i = 0; i < 6; ++i) args.fds[i] = pipes.child[i];
+    args.go_fd = pipes.child[4];
+    args.init_fd = s.init_fd;
+    args.become_root = s.namespaces;
+    args.argv = init_argv;
+    args.envp = init_envp;
+    args.exec_error = exec_error.data();
+    args.exec_error_len = exec_error.size();
 
-  std::unique_ptr<char[]> stack(new char[65536]);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  const int flags = CLONE_VM | SIGCHLD | (s.namespaces ? kNamespaceFlags : 0);
-  pid_t pid = clone(ChildMain, stack.get() + 65536, flags, &args);
-  const int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) {
-    return absl::UnavailableError(absl::StrCat("sandbox: clone: ", strerror(clone_errno)));
+    stack.reset(new char[65536]);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    const int flags = CLONE_VM | SIGCHLD | (s.namespaces ? kNamespaceFlags : 0);
+    pid = clone(ChildMain, stack.get() + 65536, flags, &args);
+    const int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (pid < 0) {
+      return absl::UnavailableError(absl::StrCat("sandbox: clone: ", strerror(clone_errno)));
+    }
   }
   pipes.CloseChildEnds();
   const int mnt_ns =
@@ -463,27 +649,55 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
   struct NsRelease {
     const State& s;
     int fd;
+    int pidfd;
     ~NsRelease() {
       if (fd >= 0) s.closer->Close(fd);
+      if (pidfd >= 0) close(pidfd);
     }
-  } ns_release{s, mnt_ns};
+  } ns_release{s, mnt_ns, pidfd};
 
   // From here the child exists: every exit path below kills and reaps it.
   bool killed = false;
   auto kill_child = [&] {
-    if (!killed) kill(pid, SIGKILL);
+    if (!killed) {
+      if (pidfd >= 0) {
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+      } else {
+        kill(pid, SIGKILL);
+      }
+    }
     killed = true;
   };
+  // Waits for the run's PID 1 to end: its wait status, and its CPU time in *cpu_s.
+  auto reap = [&](double* cpu_s) -> absl::StatusOr<int> {
+    if (zygote != nullptr) {
+      absl::StatusOr<wire::ZygoteReply> r = RecvReply(zygote->sock, nullptr);
+      if (!r.ok() || r->tag != wire::ZygoteReply::kReaped || r->pid != pid) {
+        StopZygote(zygote);  // its runs die with it
+        return absl::InternalError("sandbox: lost the zygote during the run");
+      }
+      *cpu_s = r->cpu_us * 1e-6;
+      return static_cast<int>(r->status);
+    }
+    int st = 0;
+    struct rusage ru;
+    while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR) {
+    }
+    *cpu_s = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+             (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    return st;
+  };
   absl::Status setup;
-  if (s.namespaces) {
+  if (s.namespaces && !use_zygote) {
     setup = WriteProcFile(pid, "setgroups", "deny");
     if (setup.ok()) setup = WriteProcFile(pid, "uid_map", absl::StrCat("0 ", s.map_uid, " 1\n"));
     if (setup.ok()) setup = WriteProcFile(pid, "gid_map", absl::StrCat("0 ", s.map_gid, " 1\n"));
   }
-  if (setup.ok() && slot != nullptr && !thread_slot) setup = slot->Join(pid);
+  if (setup.ok() && slot != nullptr && !thread_slot && !use_zygote) setup = slot->Join(pid);
   if (!setup.ok()) {
     kill_child();
-    waitpid(pid, nullptr, 0);
+    double ignored;
+    (void)reap(&ignored);
     return absl::InternalError(absl::StrCat("sandbox: ", setup.message()));
   }
 
@@ -566,10 +780,8 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
       }
     }
   }
-  int init_status = 0;
-  struct rusage ru;
-  while (wait4(pid, &init_status, 0, &ru) < 0 && errno == EINTR) {
-  }
+  double init_cpu_s = 0.0;
+  ASSIGN_OR_RETURN(const int init_status, reap(&init_cpu_s));
   result.wall_s = Now() - start;
 
   // Status records from init.
@@ -606,9 +818,7 @@ absl::StatusOr<RunResult> Sandbox::Run(const Program& program, const Limits& lim
     if (WIFSIGNALED(st)) result.signal = WTERMSIG(st);
   } else {
     // Killed before the program ended (wall clock, output cap), or init died.
-    result.cpu_s = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                   (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-    result.cpu_s = std::max(result.cpu_s, cpu_at_kill);
+    result.cpu_s = std::max(init_cpu_s, cpu_at_kill);
     result.signal = SIGKILL;
     if (!killed && WIFEXITED(init_status) && WEXITSTATUS(init_status) != 0) {
       return absl::InternalError(

@@ -16,6 +16,20 @@
 //    kills everything the program left, and when it dies the kernel kills the rest. No
 //    process and no file (the working directory is a tmpfs) outlives Run().
 //
+// Zygotes: with namespaces and cgroups, each cgroup slot (one per worker thread) keeps a
+// long-lived `rlvr-sandbox-init zygote` in the slot's cgroup, in a user namespace of its
+// own (root there = `host_uid` outside) and a network namespace with only a down
+// loopback. Each run's PID 1 is forked by it into fresh user, PID, mount, IPC and UTS
+// namespaces; the run's user namespace is a child of the zygote's, so the program has no
+// capability over the network namespace and cannot bring the loopback up. Runs of one slot
+// are sequential and every process of a run is dead before the next starts, so sharing
+// the network namespace across them carries nothing from one run to the next (no
+// interface, no socket outlives its processes; SysV IPC, which can, stays per run).
+// Forking from the small zygote instead of cloning and exec'ing per run saves the init's
+// exec and C library start-up and the network namespace's creation and teardown. Zygotes
+// hold no program state; they live until the Sandbox is destroyed or this process exits
+// (then their socket hangs up and they kill their run and exit).
+//
 // Where namespaces or cgroups are unavailable, Create() refuses unless `allow_degraded`,
 // naming what is missing. Degraded runs use what exists (rlimits and seccomp always; a
 // temporary host directory as working directory without namespaces).

@@ -31,7 +31,8 @@ Program Py(const std::string& code) {
   return p;
 }
 
-// Host processes running as the sandbox's host uid (65534): must be none between runs.
+// Host processes running as the sandbox's host uid (65534) but the sandbox's zygotes (our
+// own children; a sandboxed process cannot become one): must be none between runs.
 int HostProcessesOfSandboxUser() {
   int n = 0;
   DIR* d = opendir("/proc");
@@ -39,7 +40,9 @@ int HostProcessesOfSandboxUser() {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     std::ifstream in(std::string("/proc/") + e->d_name + "/status");
     std::string line;
+    const std::string ours = "PPid:\t" + std::to_string(getpid());
     while (std::getline(in, line)) {
+      if (line == ours) break;  // a zygote
       if (line.rfind("Uid:", 0) == 0) {
         if (line.find("\t65534\t") != std::string::npos) ++n;
         break;

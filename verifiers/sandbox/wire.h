@@ -152,6 +152,18 @@ enum StatusTag : uint64_t {
   kExit = 3,        // U64 wait status, U64 cpu microseconds, U64 max rss KiB
 };
 
+// What the zygote (init_main.cc) sends, each one SOCK_SEQPACKET message: kReady once it
+// runs, then per run request kStarted (with a pidfd of the run's PID 1, SCM_RIGHTS) and
+// kReaped, or kFailed.
+struct ZygoteReply {
+  enum Tag : uint64_t { kReady = 0, kStarted = 1, kReaped = 2, kFailed = 3 };
+  uint64_t tag = kFailed;
+  int64_t pid = 0;      // host PID of the run's PID 1
+  int64_t status = 0;   // kReaped: its wait status
+  uint64_t cpu_us = 0;  // kReaped: its CPU time, with the children it waited for
+  int64_t error = 0;    // kFailed: errno
+};
+
 }  // namespace rlvr::sandbox::wire
 
 #endif  // RLVR_VERIFIERS_SANDBOX_WIRE_H_
