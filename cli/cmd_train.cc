@@ -241,7 +241,7 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
 
   std::vector<torch::Tensor> params;
   for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);
-  Optimizer optimizer(params, setup->optimizer);
+  Optimizer optimizer(params, setup->optimizer, dp.get());  // learner.zero_stage: 1 shards it
   // The KL anchor: the policy as GRPO starts (after SFT); not allocated when kl_coef is 0.
   ASSIGN_OR_RETURN(std::unique_ptr<Transformer> reference,
                    MakeReferenceModel(*setup, have_checkpoint, rank0));

@@ -199,6 +199,9 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   grpo.loss.kl_estimator = KlEstimatorFromName(kl_estimator).value_or(KlEstimator::kK3);
   grpo.kl_placement = kl_in == "reward" ? KlPlacement::kReward : KlPlacement::kLoss;
   r.Read("learner.micro_batch_tokens", &grpo.micro_batch_tokens, {.min = 1});
+  int64_t zero_stage = 0;
+  r.Read("learner.zero_stage", &zero_stage, {.min = 0, .max = 1});
+  opt.shard_state = zero_stage == 1;
   r.Read("learner.max_staleness", &setup->trainer.max_staleness, {.min = 0});
   int64_t rollout_threads = 0, learner_threads = 0;
   r.Read("rollout.threads", &rollout_threads, {.min = 0, .max = 1024});

@@ -8,11 +8,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/optim/adamw.h>
 #include <torch/serialize.h>
 
 #include "absl/strings/str_cat.h"
@@ -100,13 +100,13 @@ void LoadRng(const fs::path& path) {
   gen.set_state(state);
 }
 
-absl::Status SaveImpl(const fs::path& tmp, const Transformer& model, Optimizer* optimizer,
+absl::Status SaveImpl(const fs::path& tmp, const Transformer& model,
+                      const std::map<std::string, torch::Tensor>* optimizer_state,
                       const CheckpointMeta& meta) {
   RETURN_IF_ERROR(model.Save((tmp / "model").string()));
-  if (optimizer != nullptr) {
+  if (optimizer_state != nullptr) {
     torch::serialize::OutputArchive archive;
-    optimizer->adamw().save(archive);
-    archive.write("steps_taken", torch::tensor(optimizer->steps_taken()));
+    for (const auto& [name, t] : *optimizer_state) archive.write(name, t);
     archive.save_to((tmp / "optimizer.pt").string());
   }
   RETURN_IF_ERROR(SaveRng(tmp / "rng.pt"));
@@ -143,6 +143,13 @@ std::vector<std::string> ListCheckpoints(const std::string& root) {
 absl::StatusOr<std::string> SaveCheckpoint(const CheckpointOptions& options,
                                            const Transformer& model, Optimizer* optimizer,
                                            const CheckpointMeta& meta) {
+  // The optimizer state first: gathering a sharded one is collective, and only rank 0
+  // goes on to write.
+  std::map<std::string, torch::Tensor> optimizer_state;
+  if (optimizer != nullptr) {
+    ASSIGN_OR_RETURN(optimizer_state, optimizer->GatherState());
+    if (optimizer->rank() != 0) return std::string();
+  }
   const fs::path root(options.root);
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -153,7 +160,7 @@ absl::StatusOr<std::string> SaveCheckpoint(const CheckpointOptions& options,
   fs::create_directories(tmp, ec);
   absl::Status s;
   try {
-    s = SaveImpl(tmp, model, optimizer, meta);
+    s = SaveImpl(tmp, model, optimizer != nullptr ? &optimizer_state : nullptr, meta);
   } catch (const std::exception& e) {
     s = absl::InternalError(absl::StrCat(tmp.string(), ": ", e.what()));
   }
@@ -232,10 +239,12 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir, Transfor
       }
       torch::serialize::InputArchive archive;
       archive.load_from((d / "optimizer.pt").string());
-      optimizer->adamw().load(archive);
-      torch::Tensor steps;
-      archive.read("steps_taken", steps);
-      optimizer->set_steps_taken(steps.item<int64_t>());
+      std::map<std::string, torch::Tensor> state;
+      for (const std::string& key : archive.keys()) archive.read(key, state[key]);
+      absl::Status restored = optimizer->LoadState(state);
+      if (!restored.ok()) {
+        return absl::DataLossError(absl::StrCat(dir, "/optimizer.pt: ", restored.message()));
+      }
     }
     LoadRng(d / "rng.pt");
   } catch (const std::exception& e) {

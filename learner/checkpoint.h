@@ -2,7 +2,8 @@
 //
 // A checkpoint is a directory `<root>/step-<8 digits>/` holding
 //   model/            the policy in Hugging Face layout (config.json + *.safetensors)
-//   optimizer.pt      AdamW state (LibTorch archive), when an optimizer is given
+//   optimizer.pt      AdamW state of every parameter (Optimizer::GatherState(), a LibTorch
+//                     archive), when an optimizer is given; loads at any world size
 //   rng.pt            LibTorch's default CPU generator state
 //   state.json        step, policy version and the caller's resumable state (data and
 //                     curriculum cursors, scheduler, trainer RNG, ...)
@@ -43,7 +44,8 @@ struct CheckpointMeta {
 };
 
 // Saves `model` (and `optimizer` when non-null) with `meta` as step meta.step.
-// Returns the final directory.
+// Returns the final directory. With a sharded (ZeRO-1) optimizer every rank calls it:
+// the others send rank 0 their optimizer shards and return "" without writing.
 absl::StatusOr<std::string> SaveCheckpoint(const CheckpointOptions& options,
                                            const Transformer& model, Optimizer* optimizer,
                                            const CheckpointMeta& meta);

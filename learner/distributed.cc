@@ -111,33 +111,47 @@ absl::Status DataParallel::AllReduceFlat(torch::Tensor flat, const char* what) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Consecutive runs of `tensors` sharing dtype and device, each of at most `bucket_bytes`
+// (a larger tensor is a bucket of its own): [begin, end) index pairs.
+std::vector<std::pair<size_t, size_t>> Buckets(const std::vector<torch::Tensor>& tensors,
+                                               int64_t bucket_bytes) {
+  std::vector<std::pair<size_t, size_t>> buckets;
+  size_t i = 0;
+  while (i < tensors.size()) {
+    const size_t begin = i;
+    int64_t bytes = 0;
+    while (i < tensors.size() && tensors[i].dtype() == tensors[begin].dtype() &&
+           tensors[i].device() == tensors[begin].device() &&
+           (i == begin || bytes + static_cast<int64_t>(tensors[i].nbytes()) <= bucket_bytes)) {
+      bytes += static_cast<int64_t>(tensors[i].nbytes());
+      ++i;
+    }
+    buckets.emplace_back(begin, i);
+  }
+  return buckets;
+}
+
+}  // namespace
+
 absl::Status DataParallel::AllReduceGradients(const std::vector<torch::Tensor>& params) {
   if (options_.world_size == 1) return absl::OkStatus();
   torch::NoGradGuard no_grad;
-  size_t i = 0;
-  while (i < params.size()) {
-    // One bucket: consecutive parameters of one dtype/device up to bucket_bytes.
-    std::vector<torch::Tensor> grads;
-    int64_t bytes = 0;
-    const auto options = params[i].options();
-    while (i < params.size() && params[i].options().dtype() == options.dtype() &&
-           params[i].device() == options.device() &&
-           (grads.empty() ||
-            bytes + params[i].nbytes() <= static_cast<size_t>(options_.bucket_bytes))) {
-      torch::Tensor p = params[i];
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      grads.push_back(p.grad());
-      bytes += static_cast<int64_t>(p.nbytes());
-      ++i;
-    }
+  std::vector<torch::Tensor> grads;
+  for (torch::Tensor p : params) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  for (const auto& [begin, end] : Buckets(grads, options_.bucket_bytes)) {
     std::vector<torch::Tensor> flats;
-    for (const auto& g : grads) flats.push_back(g.reshape({-1}));
+    for (size_t i = begin; i < end; ++i) flats.push_back(grads[i].reshape({-1}));
     torch::Tensor flat = torch::cat(flats);
     RETURN_IF_ERROR(AllReduceFlat(flat, "gradient all-reduce"));
     int64_t offset = 0;
-    for (auto& g : grads) {
-      g.copy_(flat.narrow(0, offset, g.numel()).view_as(g));
-      offset += g.numel();
+    for (size_t i = begin; i < end; ++i) {
+      grads[i].copy_(flat.narrow(0, offset, grads[i].numel()).view_as(grads[i]));
+      offset += grads[i].numel();
     }
   }
   return absl::OkStatus();
@@ -151,16 +165,48 @@ absl::Status DataParallel::AllReduceSum(std::vector<double>* values) {
   return absl::OkStatus();
 }
 
-absl::Status DataParallel::Broadcast(const std::vector<torch::Tensor>& tensors) {
+absl::Status DataParallel::Broadcast(const std::vector<torch::Tensor>& tensors, int root) {
   if (options_.world_size == 1) return absl::OkStatus();
   torch::NoGradGuard no_grad;
   try {
-    for (const torch::Tensor& t : tensors) {
-      std::vector<at::Tensor> one{t.detach()};
-      group_->backend->broadcast(one)->wait(Millis(options_.timeout_s));
+    c10d::BroadcastOptions opts;
+    opts.rootRank = root;
+    for (const auto& [begin, end] : Buckets(tensors, options_.bucket_bytes)) {
+      std::vector<torch::Tensor> flats;
+      for (size_t i = begin; i < end; ++i) flats.push_back(tensors[i].detach().reshape({-1}));
+      std::vector<at::Tensor> one{torch::cat(flats)};
+      group_->backend->broadcast(one, opts)->wait(Millis(options_.timeout_s));
+      int64_t offset = 0;
+      for (size_t i = begin; i < end; ++i) {
+        torch::Tensor t = tensors[i].detach();
+        t.copy_(one[0].narrow(0, offset, t.numel()).view_as(t));
+        offset += t.numel();
+      }
     }
   } catch (const std::exception& e) {
     return CollectiveError("broadcast", options_, e);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DataParallel::Send(const torch::Tensor& tensor, int dst) {
+  if (options_.world_size == 1) return absl::OkStatus();
+  try {
+    std::vector<at::Tensor> one{tensor.contiguous()};
+    group_->backend->send(one, dst, /*tag=*/0)->wait(Millis(options_.timeout_s));
+  } catch (const std::exception& e) {
+    return CollectiveError("send", options_, e);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DataParallel::Recv(torch::Tensor& tensor, int src) {
+  if (options_.world_size == 1) return absl::OkStatus();
+  try {
+    std::vector<at::Tensor> one{tensor};
+    group_->backend->recv(one, src, /*tag=*/0)->wait(Millis(options_.timeout_s));
+  } catch (const std::exception& e) {
+    return CollectiveError("recv", options_, e);
   }
   return absl::OkStatus();
 }

@@ -60,8 +60,13 @@ class DataParallel {
   absl::Status AllReduceGradients(const std::vector<torch::Tensor>& params);
   // Sums each value over ranks (token counts, metrics).
   absl::Status AllReduceSum(std::vector<double>* values);
-  // Copies rank 0's tensors into every rank's (initial weights).
-  absl::Status Broadcast(const std::vector<torch::Tensor>& tensors);
+  // Copies rank `root`'s tensors into every rank's (initial weights; ZeRO-1 shards after
+  // their owner's update), in buckets. Every rank passes tensors of the same shapes.
+  absl::Status Broadcast(const std::vector<torch::Tensor>& tensors, int root = 0);
+  // Point to point, for gathering optimizer shards: `tensor` (contiguous) goes to rank
+  // `dst`, whose Recv() from this rank fills its tensor of the same shape and dtype.
+  absl::Status Send(const torch::Tensor& tensor, int dst);
+  absl::Status Recv(torch::Tensor& tensor, int src);
   absl::Status Barrier();
 
  private:

@@ -1,6 +1,7 @@
 // Data parallelism with real processes on loopback: 2 ranks reach the same parameters
-// as 1 rank with the same global batch, and a killed rank makes the survivor exit with
-// a clear error instead of hanging.
+// as 1 rank with the same global batch, with and without ZeRO-1 optimizer-state
+// sharding, and a killed rank makes the survivor exit with a clear error instead of
+// hanging.
 #include "learner/distributed.h"
 
 #include <gmock/gmock.h>
@@ -16,6 +17,7 @@
 
 #include <torch/torch.h>
 
+#include "nlohmann/json.hpp"
 #include "rlvr/test_paths.h"
 #include "tests/test_util.h"
 
@@ -30,7 +32,7 @@ const std::string kWorker = std::string(RLVR_BINARY_DIR) + "/learner/ddp_worker"
 
 // Starts the worker as `rank` of `world`; stderr goes to `log`.
 pid_t Spawn(int rank, int world, int port, const std::string& out, int steps, int die_after,
-            const std::string& log) {
+            const std::string& log, bool zero = false, const std::string& checkpoints = "") {
   pid_t pid = fork();
   if (pid == 0) {
     setenv("RANK", std::to_string(rank).c_str(), 1);
@@ -39,7 +41,8 @@ pid_t Spawn(int rank, int world, int port, const std::string& out, int steps, in
     setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
     freopen(log.c_str(), "w", stderr);
     std::string steps_s = std::to_string(steps), die_s = std::to_string(die_after);
-    execl(kWorker.c_str(), kWorker.c_str(), out.c_str(), steps_s.c_str(), die_s.c_str(), nullptr);
+    execl(kWorker.c_str(), kWorker.c_str(), out.c_str(), steps_s.c_str(), die_s.c_str(),
+          zero ? "1" : "0", checkpoints.c_str(), nullptr);
     _exit(127);
   }
   return pid;
@@ -89,6 +92,103 @@ TEST_F(DistributedTest, TwoRanksMatchOneRank) {
   for (size_t i = 0; i < a.size(); ++i)
     moved = std::max(moved, (a[i] - z[i]).abs().max().item<double>());
   EXPECT_GT(moved, 5e-5);
+}
+
+double MaxDiff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double d = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    d = std::max(d, (a[i] - b[i]).abs().max().item<double>());
+  }
+  return d;
+}
+
+std::vector<torch::Tensor> Load(const std::string& path) {
+  std::vector<torch::Tensor> t;
+  torch::load(t, path);
+  return t;
+}
+
+// Runs `world` ranks of the worker; true when all exit 0.
+bool RunRanks(const fs::path& dir, const std::string& tag, int world, int steps, bool zero,
+              const std::string& checkpoints = "") {
+  const int port = FreePort();
+  const std::string out = (dir / (tag + ".pt")).string();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < world; ++r) {
+    pids.push_back(Spawn(r, world, port, out, steps, -1,
+                         (dir / (tag + ".r" + std::to_string(r) + ".log")).string(), zero,
+                         checkpoints));
+  }
+  bool ok = true;
+  for (int r = 0; r < world; ++r) {
+    if (Wait(pids[r]) != 0) {
+      ADD_FAILURE() << tag << " rank " << r << ":\n"
+                    << ReadFile((dir / (tag + ".r" + std::to_string(r) + ".log")).string());
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+nlohmann::json RankInfo(const fs::path& dir, const std::string& tag, int rank) {
+  return nlohmann::json::parse(
+      ReadFile((dir / (tag + ".pt.rank" + std::to_string(rank) + ".json")).string()));
+}
+
+TEST_F(DistributedTest, ZeroOneMatchesOneRankAndUnshardedAndHoldsOnlyItsShard) {
+  ASSERT_TRUE(RunRanks(dir_, "one", 1, 3, false));
+  ASSERT_TRUE(RunRanks(dir_, "ddp", 2, 3, false));
+  ASSERT_TRUE(RunRanks(dir_, "zero", 2, 3, true));
+  const std::vector<torch::Tensor> one = Load((dir_ / "one.pt").string());
+  const std::vector<torch::Tensor> ddp = Load((dir_ / "ddp.pt").string());
+  const std::vector<torch::Tensor> zero = Load((dir_ / "zero.pt").string());
+  EXPECT_LT(MaxDiff(zero, one), 1e-5);
+  EXPECT_LT(MaxDiff(zero, ddp), 1e-5);
+  ASSERT_TRUE(RunRanks(dir_, "init", 1, 0, false));
+  EXPECT_GT(MaxDiff(zero, Load((dir_ / "init.pt").string())), 5e-5);  // not vacuous
+
+  // Each rank's AdamW holds two float32 moments for exactly its own parameters; the
+  // shards partition the parameters and split the elements about evenly.
+  int64_t total = 0;
+  for (const auto& p : one) total += p.numel();
+  std::vector<int> seen(one.size(), 0);
+  int64_t numel[2] = {0, 0};
+  for (int r = 0; r < 2; ++r) {
+    nlohmann::json info = RankInfo(dir_, "zero", r);
+    for (int64_t i : info["owned"].get<std::vector<int64_t>>()) {
+      ASSERT_LT(i, static_cast<int64_t>(one.size()));
+      ++seen[i];
+      numel[r] += one[i].numel();
+    }
+    EXPECT_EQ(info["state_bytes"].get<int64_t>(), 2 * 4 * numel[r]) << "rank " << r;
+    EXPECT_LT(numel[r], total * 3 / 5) << "rank " << r;
+  }
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << "parameter " << i;
+  EXPECT_EQ(RankInfo(dir_, "one", 0)["state_bytes"].get<int64_t>(), 2 * 4 * total);
+}
+
+TEST_F(DistributedTest, ZeroOneResumeFromACheckpointIsExact) {
+  ASSERT_TRUE(RunRanks(dir_, "straight", 2, 4, true));
+  const std::string root = (dir_ / "ckpt").string();
+  ASSERT_TRUE(RunRanks(dir_, "first", 2, 2, true, root));
+  const std::string copy = (dir_ / "ckpt-copy").string();
+  fs::copy(root, copy, fs::copy_options::recursive);
+  ASSERT_TRUE(RunRanks(dir_, "second", 2, 2, true, root));
+  EXPECT_EQ(MaxDiff(Load((dir_ / "second.pt").string()), Load((dir_ / "straight.pt").string())),
+            0.0);
+  // The checkpoint holds the moments of every parameter, gathered from both ranks.
+  torch::serialize::InputArchive archive;
+  archive.load_from((dir_ / "ckpt" / "step-00000004" / "optimizer.pt").string());
+  const size_t params = Load((dir_ / "straight.pt").string()).size();
+  for (size_t i = 0; i < params; ++i) {
+    torch::Tensor t;
+    EXPECT_TRUE(archive.try_read("exp_avg_sq." + std::to_string(i), t)) << i;
+  }
+  // And a sharded checkpoint resumes unsharded on one rank too (same global batch).
+  ASSERT_TRUE(RunRanks(dir_, "single", 1, 2, false, copy));
+  EXPECT_LT(MaxDiff(Load((dir_ / "single.pt").string()), Load((dir_ / "straight.pt").string())),
+            1e-5);
 }
 
 TEST_F(DistributedTest, KilledRankGivesClearErrorNotHang) {

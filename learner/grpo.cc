@@ -163,7 +163,7 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
       loss_sum = l[0];
     }
     stats.loss_value = loss_sum;
-    StepStats step = optimizer.Step();
+    ASSIGN_OR_RETURN(StepStats step, optimizer.Step());
     stats.grad_norm = step.grad_norm;
     stats.lr = step.lr;
   } catch (const c10::Error& e) {

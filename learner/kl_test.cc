@@ -299,11 +299,11 @@ TEST(KlTest, LargeCoefficientKeepsThePolicyCloserToTheReference) {
       << "free " << free.exact_kl << " anchored " << anchored.exact_kl;
 }
 
-// `rlvr train --check` with bad KL keys: one clear error naming each key.
+// `rlvr train --check` with bad KL (and ZeRO) keys: one clear error naming each key.
 TEST(KlConfigTest, BadKlKeysAreNamed) {
   const std::string cmd = std::string("'") + RLVR_CLI +
                           "' train --check learner.kl_estimator=k9 learner.kl_in=policy "
-                          "learner.kl_coef=-1 2>&1";
+                          "learner.kl_coef=-1 learner.zero_stage=2 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::string out;
@@ -316,6 +316,7 @@ TEST(KlConfigTest, BadKlKeysAreNamed) {
   EXPECT_THAT(out, HasSubstr("learner.kl_in"));
   EXPECT_THAT(out, HasSubstr("policy"));
   EXPECT_THAT(out, HasSubstr("learner.kl_coef"));
+  EXPECT_THAT(out, HasSubstr("learner.zero_stage"));
 }
 
 }  // namespace

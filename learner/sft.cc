@@ -48,7 +48,7 @@ absl::StatusOr<SftStepStats> SftStep(const Transformer& model, Optimizer& optimi
     RETURN_IF_ERROR(dp->AllReduceSum(&loss));
     loss_sum = loss[0];
   }
-  StepStats step = optimizer.Step();
+  ASSIGN_OR_RETURN(StepStats step, optimizer.Step());
   return SftStepStats{loss_sum, global_tokens, step.grad_norm, step.lr};
 }
 

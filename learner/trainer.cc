@@ -632,7 +632,8 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
     report.tokens_per_second =
         report.step_seconds > 0 ? report.generated_tokens / report.step_seconds : 0;
     if (on_step) on_step(report);
-    if (checkpointing && rank == 0 &&
+    // A sharded optimizer's ranks all take part: they send rank 0 their state.
+    if (checkpointing && (rank == 0 || optimizer_.sharded()) &&
         (step_ % options_.checkpoint_every == 0 || step_ == options_.steps)) {
       CheckpointMeta meta;
       meta.step = step_;
@@ -648,7 +649,8 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
     }
   }
   stop_producer();
-  if (status.ok() && stop != nullptr && stop->load() && checkpointing && rank == 0) {
+  if (status.ok() && stop != nullptr && stop->load() && checkpointing &&
+      (rank == 0 || optimizer_.sharded())) {
     CheckpointMeta meta;
     meta.step = step_;
     meta.policy_version = version_;

@@ -1,16 +1,21 @@
 // Test worker for data parallelism: runs a few SFT steps of a tiny random transformer
 // on a fixed global batch, sharded over the ranks named by RANK/WORLD_SIZE/MASTER_*,
-// and saves the final parameters (torch::save) to --out on rank 0.
-//   ddp_worker OUT STEPS [DIE_AFTER_STEP]
+// and saves the final parameters (torch::save) to OUT on rank 0. Every rank writes
+// OUT.rank<k>.json: the parameter indices its optimizer updates and its state bytes.
+//   ddp_worker OUT STEPS [DIE_AFTER_STEP [ZERO [CHECKPOINT_ROOT]]]
+// ZERO = 1 shards the optimizer state (ZeRO-1). With CHECKPOINT_ROOT the worker resumes
+// from its newest checkpoint (if any) and saves one after its STEPS steps.
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <string>
 
 #include <torch/torch.h>
 
 #include "core/model.h"
+#include "learner/checkpoint.h"
 #include "learner/distributed.h"
 #include "learner/optim.h"
 #include "learner/sft.h"
@@ -26,12 +31,14 @@ int EnvInt(const char* name, int fallback) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: ddp_worker OUT STEPS [DIE_AFTER_STEP]\n";
+    std::cerr << "usage: ddp_worker OUT STEPS [DIE_AFTER_STEP [ZERO [CHECKPOINT_ROOT]]]\n";
     return 2;
   }
   const std::string out = argv[1];
   const int steps = std::atoi(argv[2]);
   const int die_after = argc > 3 ? std::atoi(argv[3]) : -1;
+  const bool zero = argc > 4 && std::atoi(argv[4]) == 1;
+  const std::string checkpoint_root = argc > 5 ? argv[5] : "";
   rlvr::DistributedOptions dopts;
   dopts.rank = EnvInt("RANK", 0);
   dopts.world_size = EnvInt("WORLD_SIZE", 1);
@@ -71,7 +78,20 @@ int main(int argc, char** argv) {
   // Small steps: Adam divides by sqrt(v), which turns float32 summation-order noise in
   // near-zero gradients into differences proportional to the learning rate.
   oopts.schedule.lr = 1e-4;
-  rlvr::Optimizer optimizer(params, oopts);
+  oopts.shard_state = zero;
+  rlvr::Optimizer optimizer(params, oopts, dp->get());
+  rlvr::CheckpointOptions copts;
+  copts.root = checkpoint_root;
+  copts.keep_last = 0;
+  int64_t first_step = 0;
+  if (!checkpoint_root.empty() && !rlvr::ListCheckpoints(checkpoint_root).empty()) {
+    auto loaded = rlvr::LoadLatestCheckpoint(copts, &*model, &optimizer);
+    if (!loaded.ok()) {
+      std::cerr << "ddp_worker rank " << dopts.rank << ": " << loaded.status() << "\n";
+      return 4;
+    }
+    first_step = loaded->meta.step;
+  }
   for (int step = 0; step < steps; ++step) {
     if (step == die_after && dopts.rank == 1) _exit(7);
     auto stats = rlvr::SftStep(*model, optimizer, dp->get(), local, {.micro_batch_tokens = 40});
@@ -79,6 +99,22 @@ int main(int argc, char** argv) {
       std::cerr << "ddp_worker rank " << dopts.rank << ": " << stats.status().message() << "\n";
       return 3;
     }
+  }
+  if (!checkpoint_root.empty() && (dopts.rank == 0 || optimizer.sharded())) {
+    rlvr::CheckpointMeta meta;
+    meta.step = first_step + steps;
+    auto saved = rlvr::SaveCheckpoint(copts, *model, &optimizer, meta);
+    if (!saved.ok()) {
+      std::cerr << "ddp_worker rank " << dopts.rank << ": " << saved.status() << "\n";
+      return 5;
+    }
+  }
+  {
+    std::ofstream info(out + ".rank" + std::to_string(dopts.rank) + ".json");
+    info << "{\"state_bytes\": " << optimizer.state_bytes() << ", \"owned\": [";
+    for (size_t i = 0; i < optimizer.owned().size(); ++i)
+      info << (i ? ", " : "") << optimizer.owned()[i];
+    info << "]}\n";
   }
   if (dopts.rank == 0) {
     std::vector<torch::Tensor> detached;
