@@ -4,6 +4,8 @@
 // private /proc, /dev and tmpfs /tmp; no capabilities; as the same unprivileged host
 // user), measured in the same run with the three interleaved so that load drifts hit all
 // alike. bwrap has no cgroups, rlimits or seccomp here, so rlvr does strictly more work.
+// Each of the three programs runs in a session of its own (bwrap --new-session, rlvr's
+// init, setsid here), so all get the same treatment from scheduler autogroups.
 // Then executions per second through the SandboxPool against bwrap launched by as many
 // threads. --rounds repeats all of it and reports, for each figure, the median, min and
 // max over rounds (load drifts between rounds). Prints one JSON object; failed runs are
@@ -61,6 +63,10 @@ struct SpawnArgs {
 // here touch nothing another thread uses.
 int SpawnChild(void* p) {
   const SpawnArgs* a = static_cast<const SpawnArgs*>(p);
+  // Its own session, as bwrap's program (--new-session) and rlvr's: with scheduler
+  // autogroups on, a session is a CPU-share group, and under other load a program sharing
+  // this process's group gets a smaller share than one in its own.
+  syscall(SYS_setsid);
   syscall(SYS_dup3, a->devnull, 0, 0);
   syscall(SYS_dup3, a->devnull, 1, 0);
   syscall(SYS_dup3, a->devnull, 2, 0);

@@ -302,7 +302,9 @@ int RunInit() {
   volatile const char* child_step = "";
   pid_t child = vfork();
   if (child == 0) {
-    setpgid(0, 0);
+    // Its own session (and process group), as bwrap --new-session: no controlling
+    // terminal, and with scheduler autogroups one group per program, like bwrap's.
+    setsid();
     int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
       (void)!write(fd, "1000", 4);
