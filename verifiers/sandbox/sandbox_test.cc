@@ -2,6 +2,10 @@
 #include "verifiers/sandbox/sandbox.h"
 
 #include <dirent.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -9,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "verifiers/sandbox/pool.h"
@@ -167,6 +172,106 @@ TEST_F(SandboxTest, SeccompDeniesNamespacesMountAndPtrace) {
   EXPECT_EQ(r.stdout_data, "-1 1\n-1 1\n-1 1\n-1 1\n") << r.stderr_data;
 }
 
+#if defined(__x86_64__)
+// More of the denied calls, each with arguments that would give another error (or
+// succeed) without the filter: EPERM, or ENOSYS for clone3.
+TEST_F(SandboxTest, SeccompDeniesKernelInterfaces) {
+  RunResult r =
+      MustRun(Py("import ctypes\n"
+                 "libc = ctypes.CDLL(None, use_errno=True)\n"
+                 "calls = [('keyctl', 250, (0, -3, 0)),\n"      // KEYCTL_GET_KEYRING_ID: would work
+                 "         ('setns', 308, (-1, 0)),\n"          // EBADF without the filter
+                 "         ('io_uring_setup', 425, (1, 0)),\n"  // EFAULT without
+                 "         ('perf_event_open', 298, (0, 0, -1, -1, 0)),\n"
+                 "         ('kexec_load', 246, (0, 0, 0, 0)),\n"
+                 "         ('bpf', 321, (0, 0, 0)),\n"
+                 "         ('userfaultfd', 323, (0,)),\n"
+                 "         ('clone+newnet', 56, (0x40000000 | 17, 0, 0, 0, 0)),\n"
+                 "         ('clone3', 435, (0, 0))]\n"
+                 "for name, nr, args in calls:\n"
+                 "    rc = libc.syscall(nr, *args)\n"
+                 "    print(name, rc, ctypes.get_errno())\n"));
+  EXPECT_EQ(r.stdout_data,
+            "keyctl -1 1\nsetns -1 1\nio_uring_setup -1 1\nperf_event_open -1 1\n"
+            "kexec_load -1 1\nbpf -1 1\nuserfaultfd -1 1\nclone+newnet -1 1\nclone3 -1 38\n")
+      << r.stderr_data;
+}
+#endif
+
+// Each namespace differs from the host's, and SysV IPC objects of the host are invisible.
+TEST_F(SandboxTest, EveryNamespaceIsNew) {
+  const int shm = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+  ASSERT_GE(shm, 0);
+  std::string host;
+  for (const char* ns : {"user", "pid", "mnt", "net", "ipc", "uts"}) {
+    char buf[64] = {};
+    ASSERT_GT(readlink((std::string("/proc/self/ns/") + ns).c_str(), buf, sizeof(buf) - 1), 0);
+    host += std::string(buf) + "\n";
+  }
+  RunResult r =
+      MustRun(Sh("for n in user pid mnt net ipc uts; do readlink /proc/self/ns/$n; done;"
+                 "echo shm $(tail -n +2 /proc/sysvipc/shm | wc -l)"));
+  shmctl(shm, IPC_RMID, nullptr);
+  std::vector<std::string> inside = absl::StrSplit(r.stdout_data, '\n');
+  std::vector<std::string> outside = absl::StrSplit(host, '\n');
+  ASSERT_EQ(inside.size(), 8u) << r.stdout_data << r.stderr_data;
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_NE(inside[i], outside[i]);
+    EXPECT_EQ(inside[i].substr(0, 4), outside[i].substr(0, 4));  // same kind, e.g. "ipc:"
+  }
+  EXPECT_EQ(inside[6], "shm 0");
+}
+
+// The rlimits asked for are the program's, and bite.
+TEST_F(SandboxTest, RlimitsApplyToTheProgram) {
+  Limits l;
+  l.cpu_s = 3;
+  l.address_space_mb = 900;
+  l.file_size_mb = 5;
+  l.max_open_files = 40;
+  l.max_processes = 30;
+  RunResult r = MustRun(
+      Py("import os\n"
+         "lim = {}\n"
+         "for line in open('/proc/self/limits').readlines()[1:]:\n"
+         "    name, soft = line[:26].strip(), line[26:47].strip()\n"
+         "    lim[name] = soft\n"
+         "for k in ['Max cpu time', 'Max address space', 'Max file size', 'Max open files',\n"
+         "          'Max processes', 'Max core file size']:\n"
+         "    print(k, lim[k])\n"
+         "try:\n"
+         "    open('big', 'wb').write(b'x' * (6 << 20)); print('wrote 6 MB')\n"
+         "except OSError as e: print('fsize', e.errno)\n"
+         "fds = []\n"
+         "try:\n"
+         "    while True: fds.append(os.open('/dev/null', os.O_RDONLY))\n"
+         "except OSError as e: print('nofile', e.errno, len(fds) < 40)\n"),
+      l);
+  EXPECT_EQ(r.stdout_data, "Max cpu time 3\nMax address space " + std::to_string(900ll << 20) +
+                               "\nMax file size " + std::to_string(5ll << 20) +
+                               "\nMax open files 40\nMax processes 30\nMax core file size 0\n"
+                               "fsize 27\nnofile 24 True\n")
+      << r.stderr_data;
+}
+
+// A fork bomb stops at the process limit: the pids cgroup or RLIMIT_NPROC, whichever
+// comes first; children never exceed max_processes.
+TEST_F(SandboxTest, ProcessLimitStopsForks) {
+  Limits l;
+  l.max_processes = 12;
+  RunResult r = MustRun(Py("import os, time\n"
+                           "n = 0\n"
+                           "try:\n"
+                           "    while n < 100:\n"
+                           "        if os.fork() == 0:\n"
+                           "            time.sleep(30); os._exit(0)\n"
+                           "        n += 1\n"
+                           "except OSError as e: print('refused', e.errno)\n"
+                           "print(n < 12)\n"),
+                        l);
+  EXPECT_EQ(r.stdout_data, "refused 11\nTrue\n") << r.stderr_data;
+}
+
 TEST_F(SandboxTest, OutputCapStopsTheProgram) {
   Limits l;
   l.max_output_bytes = 1 << 16;
@@ -246,6 +351,58 @@ TEST(SandboxCreateTest, RefusesWithoutCgroupsUnlessDegradedAllowed) {
   EXPECT_EQ(r->stdout_data, "ok\n");
 }
 
+// Without user namespaces (denied here by a seccomp filter in a forked child) Create()
+// refuses and names them; with allow_degraded it runs without namespaces.
+TEST(SandboxCreateTest, RefusesWithoutNamespacesNamingThem) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(out[0]);
+    std::string report;
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
+    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 0);
+    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    if (seccomp_load(ctx) != 0) _exit(2);
+    seccomp_release(ctx);
+    {
+      auto refused = Sandbox::Create(SandboxOptions());
+      report += refused.ok() ? "created\n" : std::string(refused.status().message()) + "\n";
+      SandboxOptions o;
+      o.allow_degraded = true;
+      auto degraded = Sandbox::Create(o);
+      if (degraded.ok()) {
+        report += (*degraded)->Describe() + "\n";
+        auto r = (*degraded)->Run(Sh("echo ok; ls /proc | grep -c '^[0-9]' >/dev/null"), Limits());
+        report += r.ok() ? r->stdout_data : std::string(r.status().message()) + "\n";
+      } else {
+        report += std::string(degraded.status().message()) + "\n";
+      }
+    }
+    (void)!write(out[1], report.data(), report.size());
+    _exit(0);
+  }
+  close(out[1]);
+  std::string report;
+  char buf[4096];
+  for (ssize_t n; (n = read(out[0], buf, sizeof(buf))) > 0;) report.append(buf, n);
+  close(out[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::vector<std::string> lines = absl::StrSplit(report, '\n');
+  ASSERT_GE(lines.size(), 3u) << report;
+  EXPECT_THAT(lines[0], HasSubstr("namespaces: cannot create user"));
+  EXPECT_THAT(lines[0], HasSubstr("allow_degraded"));
+  EXPECT_THAT(lines[0], Not(HasSubstr("pid (")));  // only what is missing is named
+  EXPECT_THAT(lines[1], HasSubstr("DEGRADED"));
+  EXPECT_THAT(lines[1], HasSubstr("no namespaces"));
+  EXPECT_EQ(lines[2], "ok");
+}
+
 TEST(SandboxCreateTest, MissingInitBinaryIsNamed) {
   SandboxOptions o;
   o.init_path = "/nonexistent/rlvr-sandbox-init";
@@ -272,6 +429,14 @@ TEST(SandboxCreateTest, NothingLeftInCgroupsOrTmp) {
     ASSERT_TRUE(r.ok());
   }
   EXPECT_EQ(count("/sys/fs/cgroup/pids", mine), 0);
+  // The memory hierarchy's slots sit under this process's own memory cgroup.
+  std::ifstream self("/proc/self/cgroup");
+  for (std::string line; std::getline(self, line);) {
+    const size_t at = line.find(":memory:");
+    if (at != std::string::npos) {
+      EXPECT_EQ(count("/sys/fs/cgroup/memory" + line.substr(at + 8), mine), 0);
+    }
+  }
   EXPECT_EQ(count("/tmp", "rlvr-sandbox-"), tmp_before);
 }
 
