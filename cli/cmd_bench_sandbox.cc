@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -57,6 +58,7 @@ struct SpawnArgs {
   uid_t uid;
   gid_t gid;
   int devnull;
+  int err;  // stderr
 };
 
 // vfork-style child: the parent thread is suspended until execve, so the raw system calls
@@ -69,7 +71,7 @@ int SpawnChild(void* p) {
   syscall(SYS_setsid);
   syscall(SYS_dup3, a->devnull, 0, 0);
   syscall(SYS_dup3, a->devnull, 1, 0);
-  syscall(SYS_dup3, a->devnull, 2, 0);
+  syscall(SYS_dup3, a->err, 2, 0);
   if (a->uid != 0) {
     if (syscall(SYS_setgroups, 0, nullptr) != 0 ||
         syscall(SYS_setresgid, a->gid, a->gid, a->gid) != 0 ||
@@ -83,20 +85,35 @@ int SpawnChild(void* p) {
 }
 
 // Runs argv as `uid` (when rlvr is root) with output discarded; returns its exit status.
-int Spawn(const std::vector<std::string>& args, uid_t uid, gid_t gid) {
+// The start of its stderr goes to *err when it fails.
+int Spawn(const std::vector<std::string>& args, uid_t uid, gid_t gid, std::string* err = nullptr) {
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   char path[] = "PATH=/usr/bin:/bin";
   char* envp[] = {path, nullptr};
-  SpawnArgs sa{argv.data(), envp, uid, gid, open("/dev/null", O_RDWR | O_CLOEXEC)};
+  SpawnArgs sa{argv.data(), envp, uid, gid, open("/dev/null", O_RDWR | O_CLOEXEC), -1};
+  sa.err = err != nullptr ? memfd_create("stderr", MFD_CLOEXEC) : -1;
+  if (sa.err < 0) sa.err = sa.devnull;
   std::vector<char> stack(64 * 1024);
   pid_t pid = clone(SpawnChild, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD, &sa);
   close(sa.devnull);
+  struct ErrFd {
+    int fd, devnull;
+    ~ErrFd() {
+      if (fd != devnull) close(fd);
+    }
+  } err_fd{sa.err, sa.devnull};
   if (pid < 0) return -1;
   int status = 0;
   waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (rc != 0 && err != nullptr && sa.err != sa.devnull) {
+    char buf[512];
+    const ssize_t n = pread(sa.err, buf, sizeof(buf), 0);
+    if (n > 0) err->assign(buf, static_cast<size_t>(n));
+  }
+  return rc;
 }
 
 std::vector<std::string> BwrapArgs(const BenchOptions& o, const sandbox::SandboxOptions& so) {
@@ -201,9 +218,10 @@ bool RunOnce(const std::function<absl::StatusOr<sandbox::RunResult>()>& run, Fai
 
 bool SpawnOk(const std::vector<std::string>& args, uid_t uid, gid_t gid, std::atomic<int>* counter,
              Failures* f) {
-  const int rc = Spawn(args, uid, gid);
+  std::string err;
+  const int rc = Spawn(args, uid, gid, &err);
   if (rc == 0) return true;
-  f->Note(counter, absl::StrCat(args[0], " exited with ", rc));
+  f->Note(counter, absl::StrCat(args[0], " exited with ", rc, ": ", err));
   return false;
 }
 
@@ -229,9 +247,12 @@ absl::Status RunBench(const BenchOptions& o) {
     return absl::InvalidArgumentError(
         "--runs must be >= 3, --throughput-runs >= 1 and --rounds >= 1");
   }
+  // rlvr runs only on pool threads: with cgroup v1 a thread that runs a sandbox lives in
+  // a cgroup slot (sandbox/cgroup.h), and the bare and bwrap processes this thread starts
+  // must not be born in one (its pids and memory limits, and its counts, are rlvr's).
   sandbox::SandboxOptions so;
-  absl::StatusOr<std::unique_ptr<sandbox::Sandbox>> sb = sandbox::Sandbox::Create(so);
-  if (!sb.ok()) return sb.status();
+  absl::StatusOr<std::unique_ptr<sandbox::Sandbox>> sb;
+  std::thread([&] { sb = sandbox::Sandbox::Create(so); }).join();
   const bool root = geteuid() == 0;
   const uid_t uid = root ? so.host_uid : 0;
   const gid_t gid = root ? so.host_gid : 0;
@@ -248,7 +269,8 @@ absl::Status RunBench(const BenchOptions& o) {
   // Warm up and check that each path works.
   if (Spawn(bare, uid, gid) != 0) return absl::InternalError("bare python3 -c pass failed");
   if (Spawn(bwrap, uid, gid) != 0) return absl::InternalError("bwrap python3 -c pass failed");
-  absl::StatusOr<sandbox::RunResult> warm = (*sb)->Run(prog, limits);
+  sandbox::SandboxPool sequential(sb->get(), 1);
+  absl::StatusOr<sandbox::RunResult> warm = sequential.Run(prog, limits);
   if (!warm.ok()) return warm.status();
   if (warm->exit_code != 0) return absl::InternalError("sandboxed python3 -c pass failed");
 
@@ -257,7 +279,7 @@ absl::Status RunBench(const BenchOptions& o) {
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   sandbox::SandboxPool pool(sb->get(), workers);
   Failures fail;
-  auto direct = [&] { return (*sb)->Run(prog, limits); };
+  auto direct = [&] { return sequential.Run(prog, limits); };
   auto pooled = [&] { return pool.Run(prog, limits); };
   std::vector<Round> rounds(o.rounds);
   for (Round& round : rounds) {
