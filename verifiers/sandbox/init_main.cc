@@ -485,7 +485,11 @@ int Zygote() {
           CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
           nullptr, nullptr, nullptr, 0));
       if (pid == 0) {
-        // The run's PID 1: wait until our root is mapped, move the fds to 0..5, run.
+        // The run's PID 1: wait until our root is mapped, move the fds to 0..5, run. Die
+        // with the zygote, also while waiting: a zygote gone before prctl() took effect
+        // has closed the last write end of the pipe, so read() sees EOF.
+        close(go[1]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         char g = 0;
         if (read(go[0], &g, 1) != 1) _exit(126);
         if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) _exit(125);

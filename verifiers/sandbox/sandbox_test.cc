@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <string>
@@ -36,8 +37,9 @@ Program Py(const std::string& code) {
   return p;
 }
 
-// Host processes running as the sandbox's host uid (65534) but the sandbox's zygotes (our
-// own children; a sandboxed process cannot become one): must be none between runs.
+// Live host processes running as the sandbox's host uid (65534) but the sandbox's zygotes
+// (our own children; a sandboxed process cannot become one): must be none between runs.
+// (A run's PID 1 whose zygote was killed is reaped by the host's init, maybe later.)
 int HostProcessesOfSandboxUser() {
   int n = 0;
   DIR* d = opendir("/proc");
@@ -47,7 +49,8 @@ int HostProcessesOfSandboxUser() {
     std::string line;
     const std::string ours = "PPid:\t" + std::to_string(getpid());
     while (std::getline(in, line)) {
-      if (line == ours) break;  // a zygote
+      if (line == ours) break;                     // a zygote
+      if (line.rfind("State:\tZ", 0) == 0) break;  // exited, not yet reaped by its reaper
       if (line.rfind("Uid:", 0) == 0) {
         if (line.find("\t65534\t") != std::string::npos) ++n;
         break;
@@ -317,6 +320,61 @@ TEST_F(SandboxTest, LeftoverProcessesAreKilled) {
   EXPECT_EQ(r.outcome, Outcome::kExited);
   EXPECT_EQ(r.stdout_data, "started\n");
   // MustRun checked that no process of the sandbox user is left on the host.
+}
+
+// Our children named rlvr-zygote.
+std::vector<pid_t> Zygotes() {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/status");
+    std::string line;
+    bool named = false;
+    while (std::getline(in, line)) {
+      if (line == "Name:\trlvr-zygote") named = true;
+      if (line == "PPid:\t" + std::to_string(getpid()) && named) out.push_back(atoi(e->d_name));
+    }
+  }
+  closedir(d);
+  return out;
+}
+
+// A zygote killed between runs is replaced; one killed during a run ends that run with an
+// error (its PID 1 dies with it) instead of hanging, and the next run works again.
+TEST_F(SandboxTest, ZygoteDeathIsSurvived) {
+  ASSERT_EQ(MustRun(Sh("echo a")).stdout_data, "a\n");
+  std::vector<pid_t> zygotes = Zygotes();
+  ASSERT_FALSE(zygotes.empty());
+  for (pid_t z : zygotes) kill(z, SIGKILL);
+  EXPECT_EQ(MustRun(Sh("echo b")).stdout_data, "b\n");
+
+  auto during = std::async(std::launch::async, [] {
+    // The thread's own slot and zygote: the first run starts it.
+    EXPECT_TRUE(sandbox_->Run(Sh("true"), Limits()).ok());
+    Limits l;
+    l.cpu_s = 5;
+    l.wall_s = 20;
+    return sandbox_->Run(Sh("sleep 15"), l);
+  });
+  std::vector<pid_t> before = Zygotes();
+  pid_t victim = 0;
+  for (int i = 0; i < 200 && victim == 0; ++i) {
+    usleep(20000);
+    for (pid_t z : Zygotes()) {
+      if (std::find(before.begin(), before.end(), z) == before.end()) victim = z;
+    }
+  }
+  ASSERT_NE(victim, 0) << "no new zygote appeared";
+  usleep(300000);  // let the sleep start
+  kill(victim, SIGKILL);
+  absl::StatusOr<RunResult> r = during.get();
+  EXPECT_FALSE(r.ok() && r->outcome == Outcome::kExited && r->exit_code == 0);
+  EXPECT_LT(r.ok() ? r->wall_s : 0.0, 10.0);
+  // The run's processes were killed with the zygote; they may take a moment to exit.
+  for (int i = 0; i < 100 && HostProcessesOfSandboxUser() > 0; ++i) usleep(20000);
+  EXPECT_EQ(HostProcessesOfSandboxUser(), 0);
+  EXPECT_EQ(MustRun(Sh("echo c")).stdout_data, "c\n");
 }
 
 TEST_F(SandboxTest, PoolRunsConcurrently) {
