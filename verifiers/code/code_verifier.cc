@@ -114,6 +114,10 @@ class Grader {
     memory_mb_ = std::min(task.memory_mb > 0 ? task.memory_mb : o.memory_mb, o.max_memory_mb);
   }
 
+  // Python runs as `python3 -I -B`: isolated (no PYTHON* variables, no user site, no
+  // script directory on sys.path) and writing no .pyc. Not -S, although skipping `site`
+  // would save a few ms per run: the system's site-packages (e.g. Debian's python3-numpy)
+  // stay importable, so a correct solution that imports them is not a runtime_error.
   absl::StatusOr<Graded> Grade() {
     if (task_.language == Language::kCpp) return GradeCpp();
     if (task_.kind == TestKind::kStdio)
