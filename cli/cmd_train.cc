@@ -297,10 +297,6 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
                         {"generation_seconds", r.generation_seconds},
                         {"train_seconds", r.train_seconds},
                         {"step_seconds", r.step_seconds}}};
-        absl::Status written = sink->AddScalars(m);
-        written.Update(graded.Export(*sink, r.step));
-        if (!written.ok()) std::cerr << "rlvr train: metrics: " << written.message() << "\n";
-        if (setup->trainer.checkpoint_every > 0 && r.step % setup->trainer.checkpoint_every == 0) {
         const TrainerOptions& t = setup->trainer;
         if (t.use_curriculum) {
           m.values.push_back({"curriculum_admitted", static_cast<double>(r.curriculum.admitted)});
@@ -328,6 +324,10 @@ absl::Status Train(const std::string& config_path, const std::vector<std::string
           m.values.push_back({"tool_calls", r.tool_calls_mean});
           m.values.push_back({"observation_tokens", static_cast<double>(r.observation_tokens)});
         }
+        absl::Status written = sink->AddScalars(m);
+        written.Update(graded.Export(*sink, r.step));
+        if (!written.ok()) std::cerr << "rlvr train: metrics: " << written.message() << "\n";
+        if (setup->trainer.checkpoint_every > 0 && r.step % setup->trainer.checkpoint_every == 0) {
           RefreshDashboard(*setup, false);
         }
       },
