@@ -2,9 +2,10 @@
 // on a fixed global batch, sharded over the ranks named by RANK/WORLD_SIZE/MASTER_*,
 // and saves the final parameters (torch::save) to OUT on rank 0. Every rank writes
 // OUT.rank<k>.json: the parameter indices its optimizer updates and its state bytes.
-//   ddp_worker OUT STEPS [DIE_AFTER_STEP [ZERO [CHECKPOINT_ROOT]]]
+//   ddp_worker OUT STEPS [DIE_AFTER_STEP [ZERO [CHECKPOINT_ROOT [BF16]]]]
 // ZERO = 1 shards the optimizer state (ZeRO-1). With CHECKPOINT_ROOT the worker resumes
-// from its newest checkpoint (if any) and saves one after its STEPS steps.
+// from its newest checkpoint (if any) and saves one after its STEPS steps. BF16 = 1
+// trains a bfloat16 model (float32 master weights in the optimizer).
 #include <unistd.h>
 
 #include <cstdlib>
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   const int die_after = argc > 3 ? std::atoi(argv[3]) : -1;
   const bool zero = argc > 4 && std::atoi(argv[4]) == 1;
   const std::string checkpoint_root = argc > 5 ? argv[5] : "";
+  const bool bf16 = argc > 6 && std::atoi(argv[6]) == 1;
   rlvr::DistributedOptions dopts;
   dopts.rank = EnvInt("RANK", 0);
   dopts.world_size = EnvInt("WORLD_SIZE", 1);
@@ -51,7 +53,8 @@ int main(int argc, char** argv) {
   }
   torch::manual_seed(0);
   rlvr::ModelConfig config = rlvr::BuiltinTinyConfig(64);
-  auto model = rlvr::Transformer::RandomInit(config, 7, {.requires_grad = true});
+  auto model = rlvr::Transformer::RandomInit(
+      config, 7, {.dtype = bf16 ? torch::kBFloat16 : torch::kFloat32, .requires_grad = true});
   if (!model.ok()) {
     std::cerr << model.status() << "\n";
     return 1;
