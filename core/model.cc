@@ -80,8 +80,10 @@ absl::Status TorchError(const std::string& where, const std::exception& e) {
 }
 
 // log p(target) and entropy of softmax(h W^T / temperature), chunk by chunk
-// over the rows. The backward pass recomputes each chunk's logits, so at most
-// one (chunk, V) block of logits (plus its softmax) exists at any time.
+// over the rows. The forward pass keeps the (chunk, V) log-softmax of the first
+// chunks for the backward pass while they fit in `save_bytes`; the backward pass
+// recomputes the logits of the others. So at most save_bytes of log-softmax plus
+// one (chunk, V) block of logits (and its softmax) exist at any time.
 class ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
  public:
   // hidden: (N, H); weight: (V, H); targets: (N) int64.
@@ -89,24 +91,28 @@ class ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const Tensor& hidden, const Tensor& weight,
                                                 const Tensor& targets, double temperature,
-                                                int64_t chunk, bool with_entropy) {
-    const int64_t n = hidden.size(0);
+                                                int64_t chunk, bool with_entropy,
+                                                int64_t save_bytes) {
+    const int64_t n = hidden.size(0), vocab = weight.size(0);
     auto f32 = hidden.options().dtype(torch::kFloat32);
     Tensor logprobs = torch::empty({n}, f32);
     Tensor entropy = torch::zeros({n}, f32);
+    std::vector<Tensor> to_save = {hidden, weight, targets};
+    int64_t saved = 0;
     for (int64_t s = 0; s < n; s += chunk) {
       const int64_t len = std::min(chunk, n - s);
-      Tensor logits = torch::matmul(hidden.narrow(0, s, len), weight.t()).to(torch::kFloat32);
-      if (temperature != 1.0) logits.div_(temperature);
-      Tensor lse = torch::logsumexp(logits, -1);  // (len)
+      Tensor logp = ChunkLogSoftmax(hidden.narrow(0, s, len), weight, temperature);  // (len, V)
       Tensor t = targets.narrow(0, s, len).unsqueeze(1);
-      logprobs.narrow(0, s, len).copy_(logits.gather(1, t).squeeze(1) - lse);
-      if (with_entropy) {
-        Tensor p = torch::exp(logits - lse.unsqueeze(1));
-        entropy.narrow(0, s, len).copy_(lse - (p * logits).sum(-1));
+      logprobs.narrow(0, s, len).copy_(logp.gather(1, t).squeeze(1));
+      if (with_entropy) entropy.narrow(0, s, len).copy_(-(logp.exp() * logp).sum(-1));
+      const int64_t bytes = len * vocab * static_cast<int64_t>(sizeof(float));
+      if (saved + bytes <= save_bytes && static_cast<int64_t>(to_save.size()) == 3 + s / chunk) {
+        to_save.push_back(logp);
+        saved += bytes;
       }
     }
-    ctx->save_for_backward({hidden, weight, targets});
+    ctx->saved_data["saved_chunks"] = static_cast<int64_t>(to_save.size() - 3);
+    ctx->save_for_backward(to_save);
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["chunk"] = chunk;
     ctx->saved_data["with_entropy"] = with_entropy;
@@ -121,6 +127,7 @@ class ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
     const Tensor& hidden = saved[0];
     const Tensor& weight = saved[1];
     const Tensor& targets = saved[2];
+    const int64_t saved_chunks = ctx->saved_data["saved_chunks"].toInt();
     const double temperature = ctx->saved_data["temperature"].toDouble();
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
     const bool with_entropy = ctx->saved_data["with_entropy"].toBool();
@@ -129,35 +136,51 @@ class ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
     const bool need_h = ctx->needs_input_grad(0);
     const bool need_w = ctx->needs_input_grad(1);
     const int64_t n = hidden.size(0);
-    Tensor grad_h = need_h ? torch::zeros_like(hidden) : Tensor();
+    Tensor grad_h = need_h ? torch::empty_like(hidden) : Tensor();
     Tensor grad_w =
         need_w ? torch::zeros(weight.sizes(), weight.options().dtype(torch::kFloat32)) : Tensor();
     for (int64_t s = 0; s < n; s += chunk) {
       const int64_t len = std::min(chunk, n - s);
       Tensor h = hidden.narrow(0, s, len);
-      Tensor logits = torch::matmul(h, weight.t()).to(torch::kFloat32);
-      if (temperature != 1.0) logits.div_(temperature);
-      Tensor lse = torch::logsumexp(logits, -1, /*keepdim=*/true);
-      Tensor p = torch::exp(logits - lse);  // (len, V)
-      Tensor g = torch::zeros_like(p);
+      const int64_t c = s / chunk;
+      Tensor logp = c < saved_chunks ? saved[3 + c] : ChunkLogSoftmax(h, weight, temperature);
+      // d logp_t / dz = onehot(t) - p; the softmax p is written over a recomputed logp.
+      Tensor p = c < saved_chunks ? logp.exp() : Tensor();
+      Tensor g;  // (len, V) gradient with respect to the logits z / temperature
+      if (g_ent.defined()) {
+        if (!p.defined()) p = logp.exp();
+        // H = -sum(p logp); dH/dz_j = -p_j (logp_j + H).
+        Tensor ent = -(p * logp).sum(-1, /*keepdim=*/true);
+        Tensor ge = g_ent.narrow(0, s, len).unsqueeze(1).to(torch::kFloat32);
+        g = -ge * p * (logp + ent);
+      }
       if (g_lp.defined()) {
         Tensor gl = g_lp.narrow(0, s, len).unsqueeze(1).to(torch::kFloat32);
-        g = -p * gl;
+        if (g.defined()) {
+          g.sub_(p * gl);
+        } else {
+          g = p.defined() ? p.mul_(-gl) : logp.exp_().mul_(-gl);
+        }
         g.scatter_add_(1, targets.narrow(0, s, len).unsqueeze(1), gl);
       }
-      if (g_ent.defined()) {
-        // H = lse - sum(p z); dH/dz_j = -p_j (z_j - lse + H).
-        Tensor ent = lse.squeeze(1) - (p * logits).sum(-1);
-        Tensor ge = g_ent.narrow(0, s, len).unsqueeze(1).to(torch::kFloat32);
-        g = g - ge * p * (logits - lse + ent.unsqueeze(1));
-      }
+      if (!g.defined())
+        g = torch::zeros({len, weight.size(0)}, hidden.options().dtype(torch::kFloat32));
       if (temperature != 1.0) g.div_(temperature);
       if (need_h) grad_h.narrow(0, s, len).copy_(torch::matmul(g.to(weight.scalar_type()), weight));
       if (need_w) grad_w.addmm_(g.t(), h.to(torch::kFloat32));
     }
     return {grad_h,   need_w ? grad_w.to(weight.scalar_type()) : Tensor(),
             Tensor(), Tensor(),
-            Tensor(), Tensor()};
+            Tensor(), Tensor(),
+            Tensor()};
+  }
+
+ private:
+  // log_softmax(h W^T / temperature) in float32: (len, V).
+  static Tensor ChunkLogSoftmax(const Tensor& h, const Tensor& weight, double temperature) {
+    Tensor logits = torch::matmul(h, weight.t()).to(torch::kFloat32);
+    if (temperature != 1.0) logits.div_(temperature);
+    return torch::log_softmax(logits, -1);
   }
 };
 
@@ -682,6 +705,9 @@ absl::StatusOr<TokenLogprobsResult> Transformer::TokenLogprobs(
   if (options.chunk_size <= 0) {
     return absl::InvalidArgumentError("TokenLogprobs: chunk_size must be positive");
   }
+  if (options.max_saved_bytes < 0) {
+    return absl::InvalidArgumentError("TokenLogprobs: max_saved_bytes must not be negative");
+  }
   try {
     Tensor positions, mask;
     RETURN_IF_ERROR(impl_->Prepare(batch, &positions, &mask));
@@ -698,9 +724,13 @@ absl::StatusOr<TokenLogprobsResult> Transformer::TokenLogprobs(
     const int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
     Tensor ids = batch.input_ids.to(impl_->options.device);
     Tensor hidden = impl_->Hidden(ids, positions, mask).reshape({B * T, -1});
-    auto out = ChunkedLogprobs::apply(
-        hidden, impl_->lm_head, target_ids.to(impl_->options.device).reshape({-1}),
-        options.temperature, options.chunk_size, options.with_entropy);
+    // Saving log-softmax chunks only pays when a backward pass follows.
+    const bool grad =
+        torch::GradMode::is_enabled() && (hidden.requires_grad() || impl_->lm_head.requires_grad());
+    auto out = ChunkedLogprobs::apply(hidden, impl_->lm_head,
+                                      target_ids.to(impl_->options.device).reshape({-1}),
+                                      options.temperature, options.chunk_size, options.with_entropy,
+                                      grad ? options.max_saved_bytes : int64_t{0});
     TokenLogprobsResult result;
     result.logprobs = out[0].view({B, T});
     if (options.with_entropy) result.entropy = out[1].view({B, T});

@@ -63,9 +63,15 @@ struct TokenBatch {
 struct TokenLogprobsOptions {
   double temperature = 1.0;  // logits are divided by this before log-softmax
   bool with_entropy = false;
-  // Sequence positions per chunk of the (chunk, V) logits; the full (T, V)
-  // logits never exist at once, in the forward nor the backward pass.
+  // Sequence positions per chunk of the (chunk, V) logits; beyond the chunks
+  // kept under max_saved_bytes, the full (T, V) logits never exist at once, in
+  // the forward nor the backward pass.
   int64_t chunk_size = 512;
+  // With autograd, the float32 log-softmax of the first chunks is kept for the
+  // backward pass up to this many bytes; the backward pass recomputes the logits
+  // of the other chunks (one more (chunk, H) x (H, V) matmul each). 0 = always
+  // recompute, the least memory.
+  int64_t max_saved_bytes = int64_t{256} << 20;
 };
 
 struct TokenLogprobsResult {

@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "absl/strings/str_cat.h"
 #include "core/safetensors_torch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -98,30 +99,44 @@ TEST_P(ModelTest, TokenLogprobsEqualLogSoftmax) {
 
 TEST_P(ModelTest, TokenLogprobsGradientMatchesFullSoftmax) {
   // Gradients of the chunked path equal those of a plain log_softmax over
-  // the full logits (autograd through the model in both cases).
+  // the full logits (autograd through the model in both cases), whether the
+  // backward pass reuses the forward's log-softmax chunks, recomputes all of
+  // them, or a mix; with and without the entropy term.
   auto trainable = model_->Clone({.requires_grad = true});
   ASSERT_TRUE(trainable.ok()) << trainable.status();
   Tensor ids = ref_["input_ids"];
   Tensor targets = torch::roll(ids, -1, 1);
   Tensor weights = torch::linspace(-1, 1, ids.numel()).view(ids.sizes());
-  auto result = trainable->TokenLogprobs(
-      {ids, {}, {}}, targets, {.temperature = 0.9, .with_entropy = true, .chunk_size = 3});
-  ASSERT_TRUE(result.ok()) << result.status();
-  ((result->logprobs * weights).sum() + 0.5 * result->entropy.sum()).backward();
-  std::map<std::string, Tensor> chunked_grads;
-  for (auto& [name, p] : trainable->NamedParameters()) {
-    ASSERT_TRUE(p.grad().defined()) << name;
-    chunked_grads[name] = p.grad().clone();
-    p.mutable_grad().zero_();
-  }
-  auto logits = trainable->Logits(ids);
-  ASSERT_TRUE(logits.ok());
-  Tensor logp = torch::log_softmax(*logits / 0.9, -1);
-  Tensor lp = logp.gather(2, targets.unsqueeze(2)).squeeze(2);
-  Tensor ent = -(logp.exp() * logp).sum(-1);
-  ((lp * weights).sum() + 0.5 * ent.sum()).backward();
-  for (auto& [name, p] : trainable->NamedParameters()) {
-    EXPECT_LT(MaxDiff(chunked_grads[name], p.grad()), 1e-4) << name;
+  const int64_t chunk = 3;
+  const int64_t chunk_bytes = chunk * trainable->config().vocab_size * 4;
+  for (bool with_entropy : {true, false}) {
+    const double entropy_coef = with_entropy ? 0.5 : 0.0;
+    for (auto& [name, p] : trainable->NamedParameters()) p.mutable_grad() = Tensor();
+    auto logits = trainable->Logits(ids);
+    ASSERT_TRUE(logits.ok());
+    Tensor logp = torch::log_softmax(*logits / 0.9, -1);
+    Tensor lp = logp.gather(2, targets.unsqueeze(2)).squeeze(2);
+    Tensor ent = -(logp.exp() * logp).sum(-1);
+    ((lp * weights).sum() + entropy_coef * ent.sum()).backward();
+    std::map<std::string, Tensor> full_grads;
+    for (auto& [name, p] : trainable->NamedParameters()) full_grads[name] = p.grad().clone();
+    for (int64_t saved : {int64_t{0}, chunk_bytes, int64_t{1} << 30}) {
+      SCOPED_TRACE(absl::StrCat("with_entropy ", with_entropy, ", max_saved_bytes ", saved));
+      for (auto& [name, p] : trainable->NamedParameters()) p.mutable_grad() = Tensor();
+      auto result = trainable->TokenLogprobs({ids, {}, {}}, targets,
+                                             {.temperature = 0.9,
+                                              .with_entropy = with_entropy,
+                                              .chunk_size = chunk,
+                                              .max_saved_bytes = saved});
+      ASSERT_TRUE(result.ok()) << result.status();
+      Tensor loss = (result->logprobs * weights).sum();
+      if (with_entropy) loss = loss + entropy_coef * result->entropy.sum();
+      loss.backward();
+      for (auto& [name, p] : trainable->NamedParameters()) {
+        ASSERT_TRUE(p.grad().defined()) << name;
+        EXPECT_LT(MaxDiff(p.grad(), full_grads[name]), 1e-4) << name;
+      }
+    }
   }
 }
 
