@@ -1,5 +1,6 @@
 #include "verifiers/sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -112,6 +114,23 @@ std::string Join(const std::string& mount, const std::string& mount_root, std::s
 
 bool Writable(const std::string& dir) { return access(dir.c_str(), W_OK) == 0; }
 
+// Removes the slot directories ("rlvr-sandbox-<pid>-<n>") that a process which is gone
+// (killed before its pools were destroyed) left in `base`; only empty ones can go.
+void RemoveStaleSlots(const std::string& base) {
+  DIR* d = opendir(base.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> stale;
+  while (struct dirent* e = readdir(d)) {
+    absl::string_view name = e->d_name;
+    if (!absl::ConsumePrefix(&name, "rlvr-sandbox-")) continue;
+    int pid = 0;
+    if (!absl::SimpleAtoi(name.substr(0, name.find('-')), &pid) || pid <= 0) continue;
+    if (pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(e->d_name);
+  }
+  closedir(d);
+  for (const std::string& name : stale) rmdir((base + "/" + name).c_str());
+}
+
 }  // namespace
 
 absl::Status CgroupSlot::Configure(int64_t memory_bytes, int64_t max_pids) {
@@ -205,6 +224,7 @@ absl::StatusOr<std::unique_ptr<CgroupPool>> CgroupPool::Create(const std::string
         WriteFile(v2_base + "/cgroup.subtree_control", "+memory +pids").ok()) {
       pool->version_ = 2;
       pool->memory_base_ = pool->pids_base_ = v2_base;
+      RemoveStaleSlots(v2_base);
       return pool;
     }
     why =
@@ -230,6 +250,8 @@ absl::StatusOr<std::unique_ptr<CgroupPool>> CgroupPool::Create(const std::string
   pool->version_ = 1;
   pool->memory_base_ = mem;
   pool->pids_base_ = pids;
+  RemoveStaleSlots(mem);
+  RemoveStaleSlots(pids);
   // Prove that a child can be created (and removed) before promising cgroups.
   absl::StatusOr<CgroupSlot*> slot = pool->Acquire();
   if (!slot.ok())

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -459,6 +460,25 @@ TEST(SandboxCreateTest, RefusesWithoutNamespacesNamingThem) {
   EXPECT_THAT(lines[1], HasSubstr("DEGRADED"));
   EXPECT_THAT(lines[1], HasSubstr("no namespaces"));
   EXPECT_EQ(lines[2], "ok");
+}
+
+// Slot cgroups left by a process that was killed are removed by the next Create().
+TEST(SandboxCreateTest, RemovesSlotsOfDeadProcesses) {
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  waitpid(dead, nullptr, 0);
+  const std::string stale = "/sys/fs/cgroup/pids/rlvr-sandbox-" + std::to_string(dead) + "-0";
+  if (mkdir(stale.c_str(), 0755) != 0) GTEST_SKIP() << "no cgroup v1 pids hierarchy: " << stale;
+  const std::string alive = "/sys/fs/cgroup/pids/rlvr-sandbox-1-0";  // pid 1 lives
+  ASSERT_EQ(mkdir(alive.c_str(), 0755), 0);
+  auto sb = Sandbox::Create(SandboxOptions());
+  ASSERT_TRUE(sb.ok()) << sb.status();
+  struct stat st;
+  EXPECT_NE(stat(stale.c_str(), &st), 0) << stale << " was left";
+  EXPECT_EQ(stat(alive.c_str(), &st), 0) << "a live process's slot was removed";
+  rmdir(stale.c_str());
+  rmdir(alive.c_str());
 }
 
 TEST(SandboxCreateTest, MissingInitBinaryIsNamed) {
