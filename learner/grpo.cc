@@ -63,8 +63,6 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
   try {
     std::vector<int64_t> order(samples.size());
     std::iota(order.begin(), order.end(), 0);
-    const std::vector<PackedBatch> micro_batches =
-        PackSequences(sequences, order, options.micro_batch_tokens);
     TokenLogprobsOptions lp_options;
     lp_options.temperature = options.temperature > 0 ? options.temperature : 1.0;
     lp_options.with_entropy = true;
@@ -80,7 +78,8 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
       // policy (pi_old = pi) and of the reference over every micro-batch.
       torch::NoGradGuard no_grad;
       torch::Tensor penalised = scores.clone();
-      for (const PackedBatch& packed : micro_batches) {
+      for (const PackedBatch& packed :
+           PackSequences(sequences, order, options.micro_batch_tokens)) {
         ASSIGN_OR_RETURN(TokenLogprobsResult cur, CompletionLogprobs(policy, packed, ref_options));
         ASSIGN_OR_RETURN(TokenLogprobsResult ref,
                          CompletionLogprobs(*reference, packed, ref_options));
@@ -100,6 +99,17 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
     }
     Advantages adv = advantage_fn(scores, options.advantage_options);
     stats.zero_variance_groups = adv.zero_variance_groups;
+    std::vector<int64_t> trained = order;
+    if (options.skip_zero_advantage && loss_options.kl_coef == 0 &&
+        loss_options.entropy_coef == 0) {
+      const torch::Tensor a = adv.values.to(torch::kFloat64).contiguous();
+      const double* values = a.data_ptr<double>();
+      trained.clear();
+      for (int64_t i : order) {
+        if (values[i] != 0.0) trained.push_back(i);
+      }
+      stats.skipped_samples = static_cast<int64_t>(order.size() - trained.size());
+    }
 
     // Global normaliser for the chosen aggregation.
     std::vector<double> totals{local_tokens, static_cast<double>(samples.size())};
@@ -111,7 +121,8 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
 
     double loss_sum = 0, weight_sum = 0;
     PolicyLossMetrics acc;
-    for (const PackedBatch& packed : micro_batches) {
+    for (const PackedBatch& packed :
+         PackSequences(sequences, trained, options.micro_batch_tokens)) {
       PolicyLossInputs in;
       {
         torch::AutoGradMode grad(true);
@@ -155,7 +166,12 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
     acc.tokens = weight_sum;
     stats.loss = acc;
     std::vector<torch::Tensor> params;
-    for (auto& [name, p] : policy.NamedParameters()) params.push_back(p);
+    for (auto& [name, p] : policy.NamedParameters()) {
+      // With every sample skipped no backward ran: a zero gradient, as the full pass would
+      // have given, so AdamW still decays the moments and the weights.
+      if (stats.skipped_samples > 0 && !p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      params.push_back(p);
+    }
     if (dp != nullptr) {
       RETURN_IF_ERROR(dp->AllReduceGradients(params));
       std::vector<double> l{loss_sum};

@@ -46,6 +46,13 @@ struct GrpoOptions {
   // Dr. GRPO's constant normaliser is global_sequences * this (the generation budget).
   int64_t max_completion_tokens = 256;
   double temperature = 1.0;  // the rollout temperature; logprobs are recomputed at it
+  // A sample whose advantage is exactly 0 adds nothing to the gradient when the loss has
+  // no KL term and no entropy bonus (every objective multiplies by the advantage), so it
+  // is left out of the forward and backward passes; the normaliser still counts its
+  // tokens, so the update is the same. Zero-variance groups are most of a batch once a
+  // task is mostly solved or mostly failed. The loss metrics are then over the samples
+  // trained on.
+  bool skip_zero_advantage = true;
   int64_t micro_batch_tokens = 8192;
 };
 
@@ -59,7 +66,8 @@ struct GrpoStepStats {
   double reward_mean = 0;  // this rank's samples
   int64_t zero_variance_groups = 0;
   int64_t samples = 0;
-  int64_t tokens = 0;  // completion tokens in the loss, global
+  int64_t skipped_samples = 0;  // left out of the passes: advantage exactly 0 (this rank)
+  int64_t tokens = 0;           // completion tokens in the loss, global
 };
 
 // `samples` are this rank's complete groups, group-major (options.advantage_options.
