@@ -12,9 +12,12 @@
 #include "core/tokenizer.h"
 #include "learner/grpo.h"
 #include "learner/optim.h"
+#include "tests/model_test_util.h"
 
 namespace rlvr {
 namespace {
+
+using test_util::MaxParamDiff;
 
 constexpr int64_t kGroup = 4;
 
@@ -79,15 +82,6 @@ StepResult TwoSteps(const Transformer& base, const std::vector<RolloutSample>& s
     if (stats.ok()) out.stats = *stats;
   }
   return out;
-}
-
-double MaxParamDiff(const Transformer& a, const Transformer& b) {
-  auto pa = a.NamedParameters(), pb = b.NamedParameters();
-  double d = 0;
-  for (size_t i = 0; i < pa.size(); ++i) {
-    d = std::max(d, (pa[i].second - pb[i].second).abs().max().item<double>());
-  }
-  return d;
 }
 
 TEST(GrpoStepTest, SkippingZeroAdvantageSamplesGivesTheFullUpdate) {

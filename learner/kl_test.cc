@@ -25,9 +25,12 @@
 #include "learner/trainer.h"
 #include "nlohmann/json.hpp"
 #include "rlvr/test_paths.h"
+#include "tests/model_test_util.h"
 
 namespace rlvr {
 namespace {
+
+using test_util::MaxParamDiff;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -100,15 +103,6 @@ std::vector<RolloutSample> FixedSamples() {
     }
   }
   return samples;
-}
-
-double MaxParamDiff(const Transformer& a, const Transformer& b) {
-  auto pa = a.NamedParameters(), pb = b.NamedParameters();
-  double d = 0;
-  for (size_t i = 0; i < pa.size(); ++i) {
-    d = std::max(d, (pa[i].second - pb[i].second).abs().max().item<double>());
-  }
-  return d;
 }
 
 OptimizerOptions SmallAdam() {
