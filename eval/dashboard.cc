@@ -258,7 +258,10 @@ absl::StatusOr<DashboardReport> WriteDashboard(const DashboardOptions& options) 
     }
   }
 
+  // Secondary metrics only where the run logged them: a run without a curriculum, dynamic
+  // sampling or tools gets no empty charts for their counters.
   for (const auto& key : SecondaryMetrics()) {
+    if (series.find(key) == series.end()) continue;
     add_chart(Label(key.first, key.second), Label(key.first, key.second), "", "more", {key});
   }
   for (const auto& key : unknown_order) {
