@@ -107,16 +107,10 @@ struct Trainer::Batch {
   int64_t truncated = 0;
   int64_t passed = 0;
   int64_t tool_calls = 0;
-  int64_t observation_tokens = 0;
-  int64_t dropped_groups = 0;
-  int64_t extra_prompts = 0;
-  bool short_batch = false;
-  CurriculumCounters curriculum;
-  int64_t curriculum_tracked = 0;
-  int64_t curriculum_forced = 0;
-  DynamicSamplingCounters dynamic;
-  int64_t extra_prompts_total = 0;
   double generation_seconds = 0;
+  // The step report's curriculum, dynamic-sampling and observation counters, filled as
+  // the batch is produced; Run() completes the rest of the report.
+  StepReport report;
 };
 
 // The G graded samples of one task.
@@ -381,7 +375,7 @@ absl::StatusOr<std::vector<Trainer::Group>> Trainer::Rollout(std::vector<Task> t
                                    model ? 1.0f : 0.0f);
           s.behaviour_logprobs.insert(s.behaviour_logprobs.end(), ep.logprobs[k].begin(),
                                       ep.logprobs[k].end());
-          (model ? model_tokens : batch->observation_tokens) +=
+          (model ? model_tokens : batch->report.observation_tokens) +=
               static_cast<int64_t>(segments[k].tokens.size());
         }
         batch->tool_calls += ToolEnv::ToolCalls(ep.state);
@@ -423,7 +417,7 @@ absl::StatusOr<Trainer::Batch> Trainer::Produce(int64_t step_seed) {
                             PassRate(group.rewards, 1.0));
       }
       if (sampler_ != nullptr && !sampler_->Offer(group.rewards)) {
-        ++batch.dropped_groups;
+        ++batch.report.dropped_groups;
         last_dropped = std::move(group);
         continue;
       }
@@ -434,7 +428,7 @@ absl::StatusOr<Trainer::Batch> Trainer::Produce(int64_t step_seed) {
     }
   }
   if (sampler_ != nullptr) {
-    batch.short_batch = !sampler_->Full();
+    batch.report.short_batch = !sampler_->Full();
     sampler_->FinishBatch();
     // Every rank must take part in the step's collectives: a rank left with nothing
     // trains on one zero-variance group (its advantages, and so its gradient, are 0).
@@ -442,19 +436,19 @@ absl::StatusOr<Trainer::Batch> Trainer::Produce(int64_t step_seed) {
       kept.push_back(*std::move(last_dropped));
     }
   }
-  batch.extra_prompts = offered - want;
-  extra_prompts_total_ += batch.extra_prompts;
+  batch.report.extra_prompts = offered - want;
+  extra_prompts_total_ += batch.report.extra_prompts;
   for (Group& group : kept) {
     for (RolloutSample& s : group.samples) batch.samples.push_back(std::move(s));
   }
   batch.state = TrainState();
   if (curriculum_ != nullptr) {
-    batch.curriculum = curriculum_->counters();
-    batch.curriculum_tracked = curriculum_->num_tracked();
-    batch.curriculum_forced = curriculum_forced_;
+    batch.report.curriculum = curriculum_->counters();
+    batch.report.curriculum_tracked = curriculum_->num_tracked();
+    batch.report.curriculum_forced = curriculum_forced_;
   }
-  if (sampler_ != nullptr) batch.dynamic = sampler_->counters();
-  batch.extra_prompts_total = extra_prompts_total_;
+  if (sampler_ != nullptr) batch.report.dynamic = sampler_->counters();
+  batch.report.extra_prompts_total = extra_prompts_total_;
   batch.generation_seconds = Seconds(start);
   return batch;
 }
@@ -571,7 +565,7 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
       status = batch.status();
       break;
     }
-    StepReport report;
+    StepReport report = std::move(batch->report);
     report.generation_seconds = async ? Seconds(wait_start) : batch->generation_seconds;
     // Drop whole groups that are too old (async); G samples of a prompt share a version
     // unless the engine mixes versions, in which case the oldest counts.
@@ -598,16 +592,7 @@ absl::Status Trainer::Run(const std::function<void(const StepReport&)>& on_step,
     report.truncated_rate = n > 0 ? batch->truncated / n : 0;
     report.mean_completion_tokens = n > 0 ? batch->generated_tokens / n : 0;
     if (!fresh.empty()) report.staleness_mean = staleness_sum / fresh.size();
-    report.curriculum = batch->curriculum;
-    report.curriculum_tracked = batch->curriculum_tracked;
-    report.curriculum_forced = batch->curriculum_forced;
-    report.dropped_groups = batch->dropped_groups;
-    report.extra_prompts = batch->extra_prompts;
-    report.short_batch = batch->short_batch;
-    report.dynamic = batch->dynamic;
-    report.extra_prompts_total = batch->extra_prompts_total;
     report.tool_calls_mean = n > 0 ? batch->tool_calls / n : 0;
-    report.observation_tokens = batch->observation_tokens;
 
     const auto train_start = Clock::now();
     if (options_.inspect_batch) options_.inspect_batch(fresh);
