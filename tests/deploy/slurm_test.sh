@@ -57,7 +57,13 @@ munged --force --socket="$work/munge/munge.socket" --key-file="$work/munge/munge
   --pid-file="$work/munged.pid" --log-file="$work/log/munged.log" \
   --seed-file="$work/munge/munged.seed" || fail "munged did not start"
 
-port=$((30000 + RANDOM % 20000))
+# Five consecutive ports below the kernel's ephemeral range, so no outgoing connection of
+# a test running beside this one can hold one of them (a c10d store once failed with
+# EADDRINUSE on a port picked inside that range).
+read -r ephemeral_low _ </proc/sys/net/ipv4/ip_local_port_range
+span=$((ephemeral_low - 10005))
+[ "$span" -gt 100 ] || fail "ephemeral port range starts at $ephemeral_low: no room below it"
+port=$((10000 + RANDOM % span))
 node=$(hostname -s)
 cat >"$work/slurm.conf" <<EOF
 ClusterName=rlvrtest
