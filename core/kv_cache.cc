@@ -36,10 +36,13 @@ absl::StatusOr<KVCache> KVCache::Create(const ModelConfig& config, const KVCache
   try {
     auto opts = torch::TensorOptions().device(device).dtype(dtype);
     for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-      cache.keys_.push_back(torch::zeros(
-          {slots, options.max_len, config.num_key_value_heads, config.head_dim}, opts));
-      cache.values_.push_back(torch::zeros(
-          {slots, options.max_len, config.num_key_value_heads, config.head_dim}, opts));
+      // Head-major storage, seen through a (slot, position, head, dim) view.
+      for (auto* store : {&cache.keys_, &cache.values_}) {
+        store->push_back(
+            torch::zeros({slots, config.num_key_value_heads, options.max_len, config.head_dim},
+                         opts)
+                .permute({0, 2, 1, 3}));
+      }
     }
   } catch (const std::exception& e) {
     return absl::ResourceExhaustedError(absl::StrCat("cannot allocate a KV cache of ", slots,

@@ -69,7 +69,9 @@ class KVCache {
   // and sets length(dst) = len. len <= length(src).
   absl::Status CopyPrefix(int64_t src, int64_t dst, int64_t len);
 
-  // Raw storage, for Transformer: per layer, (num_slots, max_len, n_kv, head_dim).
+  // Raw storage, for Transformer: per layer, a (num_slots, max_len, n_kv, head_dim)
+  // view of head-major memory laid out as (num_slots, n_kv, max_len, head_dim), so
+  // one head's keys of a slot are contiguous; data_ptr() is the start of that memory.
   torch::Tensor& keys(int64_t layer) { return keys_[layer]; }
   torch::Tensor& values(int64_t layer) { return values_[layer]; }
   void set_length(int64_t slot, int64_t len) { lengths_[slot] = len; }

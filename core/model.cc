@@ -12,6 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "core/cpu_kernels.h"
+#include "core/packed_linear.h"
 #include "core/safetensors.h"
 #include "core/safetensors_torch.h"
 #include "core/status_macros.h"
@@ -196,6 +199,18 @@ struct Transformer::Impl {
   Tensor final_norm;  // (H)
   Tensor lm_head;     // (V, H); the embedding when tied
   Tensor inv_freq;    // (D/2) float32, for positions below max_position_embeddings
+
+  // Prepacked copies of the matmul weights for the fused CPU decoding path,
+  // made on first use and dropped by LoadNamedTensors (see FusedDecoding()).
+  struct PackedLayer {
+    Tensor qkv, o, gate_up, down;
+  };
+  struct Packed {
+    std::vector<PackedLayer> layers;
+    Tensor head;
+  };
+  mutable absl::Mutex pack_mu;
+  mutable std::shared_ptr<const Packed> packed ABSL_GUARDED_BY(pack_mu);
 
   // (name, shape) of every parameter, in checkpoint order.
   static std::vector<std::pair<std::string, std::vector<int64_t>>> Spec(const ModelConfig& c) {
@@ -467,6 +482,101 @@ struct Transformer::Impl {
 
   Tensor Head(const Tensor& h) const { return torch::matmul(h, lm_head.t()).to(torch::kFloat32); }
 
+  // Prefill, PrefillBatch and DecodeStep take the fused CPU path (cpu_kernels.h,
+  // packed_linear.h) for a float32 inference-only model on the CPU; otherwise
+  // the LibTorch ops above.
+  bool FusedDecoding() const {
+    return options.device.is_cpu() && options.dtype == torch::kFloat32 &&
+           !options.requires_grad && !layers.empty() && layers[0].qkv_w.defined() &&
+           layers[0].gate_up_w.defined() && config.head_dim <= cpu::kMaxHeadDim &&
+           config.head_dim % 2 == 0 && config.num_attention_heads % config.num_key_value_heads == 0;
+  }
+
+  std::shared_ptr<const Packed> GetPacked() const {
+    absl::MutexLock lock(&pack_mu);
+    if (!packed) {
+      auto p = std::make_shared<Packed>();
+      for (const Layer& l : layers) {
+        p->layers.push_back({PackLinearWeight(l.qkv_w), PackLinearWeight(l.o_w),
+                             PackLinearWeight(l.gate_up_w), PackLinearWeight(l.down_w)});
+      }
+      p->head = PackLinearWeight(lm_head);
+      packed = std::move(p);
+    }
+    return packed;
+  }
+
+  void DropPacked() {
+    absl::MutexLock lock(&pack_mu);
+    packed.reset();
+  }
+
+  static Tensor InferLinear(const Tensor& x, const Tensor& packed_w, const Tensor& w,
+                            const Tensor& b) {
+    return packed_w.defined() ? PackedLinear(x, packed_w, b) : Linear(x, w, b);
+  }
+
+  // The fused path: runs tokens `ids` (N) int64, token t at position positions[t]
+  // of cache slot slots[t], writing every token's keys and values to the cache,
+  // and returns the float32 logits (R, V) of the rows `select` (R) int64. The
+  // caller checks bounds and sets the cache lengths.
+  Tensor FusedForward(KVCache& cache, const Tensor& ids, const Tensor& slots,
+                      const Tensor& positions, const Tensor& select) const {
+    std::shared_ptr<const Packed> packs = GetPacked();
+    const int64_t N = ids.size(0), H = config.hidden_size, D = config.head_dim,
+                  I = config.intermediate_size;
+    const float eps = static_cast<float>(config.rms_norm_eps);
+    const int64_t max_position = positions.max().item<int64_t>();
+    Tensor inv = inv_freq;
+    if (config.rope.type == "dynamic" && max_position + 1 > config.max_position_embeddings) {
+      inv = InvFreq(max_position + 1);
+    }
+    Tensor freqs = positions.to(torch::kFloat32).unsqueeze(1) * inv;  // (N, D/2)
+    Tensor angles = torch::cat({freqs, freqs}, -1);                   // (N, D)
+    Tensor cos = angles.cos().contiguous(), sin = angles.sin().contiguous();
+    Tensor x = embed.index_select(0, ids);  // (N, H)
+    Tensor h = torch::empty({N, H}, x.options());
+    Tensor attn = torch::empty({N, config.num_attention_heads * D}, x.options());
+    Tensor act = torch::empty({N, I}, x.options());
+    Tensor slots_c = slots.contiguous(), positions_c = positions.contiguous();
+    cpu::CachedAttentionArgs a;
+    a.num_tokens = N;
+    a.num_heads = config.num_attention_heads;
+    a.num_kv_heads = config.num_key_value_heads;
+    a.head_dim = D;
+    a.norm_eps = eps;
+    a.cos = cos.data_ptr<float>();
+    a.sin = sin.data_ptr<float>();
+    a.slots = slots_c.data_ptr<int64_t>();
+    a.positions = positions_c.data_ptr<int64_t>();
+    a.max_len = cache.max_len();
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+    a.out = attn.data_ptr<float>();
+    for (size_t li = 0; li < layers.size(); ++li) {
+      const Layer& l = layers[li];
+      const PackedLayer& p = packs->layers[li];
+      cpu::RmsNormRows(x.data_ptr<float>(), l.input_norm.data_ptr<float>(), eps, N, H,
+                       h.data_ptr<float>());
+      Tensor qkv = InferLinear(h, p.qkv, l.qkv_w, l.qkv_b).contiguous();
+      a.qkv = qkv.data_ptr<float>();
+      a.q_norm = l.q_norm.defined() ? l.q_norm.data_ptr<float>() : nullptr;
+      a.k_norm = l.k_norm.defined() ? l.k_norm.data_ptr<float>() : nullptr;
+      a.key_cache = cache.keys(li).data_ptr<float>();
+      a.value_cache = cache.values(li).data_ptr<float>();
+      cpu::CachedAttention(a);
+      x.add_(InferLinear(attn, p.o, l.o_w, l.o_b));
+      cpu::RmsNormRows(x.data_ptr<float>(), l.post_norm.data_ptr<float>(), eps, N, H,
+                       h.data_ptr<float>());
+      Tensor gate_up = InferLinear(h, p.gate_up, l.gate_up_w, l.gate_up_b).contiguous();
+      cpu::SiluMulRows(gate_up.data_ptr<float>(), N, I, act.data_ptr<float>());
+      x.add_(InferLinear(act, p.down, l.down_w, l.down_b));
+    }
+    Tensor last = x.index_select(0, select).contiguous();  // (R, H)
+    cpu::RmsNormRows(last.data_ptr<float>(), final_norm.data_ptr<float>(), eps, last.size(0), H,
+                     last.data_ptr<float>());
+    return InferLinear(last, packs->head, lm_head, Tensor());
+  }
+
   absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> Build(
       const std::map<std::string, Tensor>* source, uint64_t seed) {
     auto spec = Spec(config);
@@ -671,6 +781,7 @@ absl::Status Transformer::LoadNamedTensors(const std::map<std::string, torch::Te
   }
   try {
     torch::NoGradGuard no_grad;
+    impl_->DropPacked();
     for (auto& [name, t] : impl_->params) t.copy_(tensors.at(name));
   } catch (const std::exception& e) {
     return TorchError("LoadNamedTensors", e);
@@ -759,6 +870,14 @@ absl::StatusOr<torch::Tensor> Transformer::Prefill(KVCache& cache, int64_t slot,
   try {
     c10::InferenceMode guard;
     const Impl& m = *impl_;
+    if (m.FusedDecoding()) {
+      Tensor logits = m.FusedForward(cache, torch::tensor(tokens, torch::kInt64),
+                                     torch::full({n}, slot, torch::kInt64),
+                                     torch::arange(start, start + n, torch::kInt64),
+                                     torch::full({1}, n - 1, torch::kInt64));
+      cache.set_length(slot, start + n);
+      return logits.squeeze(0);
+    }
     const auto device = m.options.device;
     Tensor ids = torch::tensor(tokens, torch::kInt64).to(device).unsqueeze(0);  // (1, n)
     Tensor positions = torch::arange(start, start + n, torch::kInt64).to(device).unsqueeze(0);
@@ -790,6 +909,100 @@ absl::StatusOr<torch::Tensor> Transformer::Prefill(KVCache& cache, int64_t slot,
     return m.Head(last).squeeze(0);
   } catch (const std::exception& e) {
     return TorchError("Prefill", e);
+  }
+}
+
+absl::StatusOr<torch::Tensor> Transformer::PrefillBatch(
+    KVCache& cache, const std::vector<int64_t>& slots,
+    const std::vector<std::vector<int64_t>>& prompts, const PrefillBatchOptions& options) const {
+  if (slots.size() != prompts.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("PrefillBatch: ", slots.size(), " slots for ",
+                                                   prompts.size(), " prompts"));
+  }
+  if (slots.empty()) return absl::InvalidArgumentError("PrefillBatch: no prompts");
+  std::set<int64_t> seen;
+  int64_t total = 0;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    RETURN_IF_ERROR(cache.CheckSlot(slots[i]));
+    if (!seen.insert(slots[i]).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("PrefillBatch: slot ", slots[i], " appears twice"));
+    }
+    const int64_t start = cache.length(slots[i]), n = static_cast<int64_t>(prompts[i].size());
+    if (n == 0) return absl::InvalidArgumentError(absl::StrCat("PrefillBatch: prompt ", i, " is empty"));
+    if (start + n > cache.max_len()) {
+      return absl::InvalidArgumentError(absl::StrCat("PrefillBatch: slot ", slots[i],
+                                                     " would hold ", start + n,
+                                                     " tokens, max_len is ", cache.max_len()));
+    }
+    for (int64_t t : prompts[i]) {
+      if (t < 0 || t >= impl_->config.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("PrefillBatch: prompt ", i, " token ", t,
+                                                       " outside [0, ", impl_->config.vocab_size,
+                                                       ")"));
+      }
+    }
+    total += n;
+  }
+  const int64_t P = static_cast<int64_t>(prompts.size());
+  if (!impl_->FusedDecoding()) {
+    std::vector<Tensor> rows;
+    for (int64_t i = 0; i < P; ++i) {
+      ASSIGN_OR_RETURN(Tensor row, Prefill(cache, slots[i], prompts[i]));
+      rows.push_back(row);
+    }
+    try {
+      return torch::stack(rows);
+    } catch (const std::exception& e) {
+      return TorchError("PrefillBatch", e);
+    }
+  }
+  try {
+    c10::InferenceMode guard;
+    // Every token of every prompt in one row; chunks of at most
+    // max_chunk_tokens run in order, so a token's earlier positions are
+    // always in the cache when it attends.
+    Tensor ids = torch::empty({total}, torch::kInt64), tok_slots = torch::empty({total}, torch::kInt64),
+           tok_pos = torch::empty({total}, torch::kInt64);
+    std::vector<int64_t> last(P);  // flat index of each prompt's last token
+    int64_t* id = ids.data_ptr<int64_t>();
+    int64_t* ts = tok_slots.data_ptr<int64_t>();
+    int64_t* tp = tok_pos.data_ptr<int64_t>();
+    int64_t k = 0;
+    for (int64_t i = 0; i < P; ++i) {
+      const int64_t start = cache.length(slots[i]);
+      for (size_t j = 0; j < prompts[i].size(); ++j, ++k) {
+        id[k] = prompts[i][j];
+        ts[k] = slots[i];
+        tp[k] = start + static_cast<int64_t>(j);
+      }
+      last[i] = k - 1;
+    }
+    Tensor logits = torch::empty({P, impl_->config.vocab_size}, torch::kFloat32);
+    const int64_t chunk = std::max<int64_t>(1, options.max_chunk_tokens);
+    int64_t next_prompt = 0;
+    for (int64_t begin = 0; begin < total; begin += chunk) {
+      const int64_t len = std::min(chunk, total - begin);
+      std::vector<int64_t> select, which;
+      while (next_prompt < P && last[next_prompt] < begin + len) {
+        select.push_back(last[next_prompt] - begin);
+        which.push_back(next_prompt++);
+      }
+      if (select.empty()) {
+        // Keys and values only; one row of logits is the cheapest valid select.
+        select.push_back(len - 1);
+      }
+      Tensor out = impl_->FusedForward(cache, ids.narrow(0, begin, len),
+                                       tok_slots.narrow(0, begin, len),
+                                       tok_pos.narrow(0, begin, len), torch::tensor(select));
+      for (size_t r = 0; r < which.size(); ++r) logits[which[r]].copy_(out[r]);
+    }
+    for (int64_t i = 0; i < P; ++i) {
+      cache.set_length(slots[i], cache.length(slots[i]) + static_cast<int64_t>(prompts[i].size()));
+    }
+    return logits;
+  } catch (const std::exception& e) {
+    return TorchError("PrefillBatch", e);
   }
 }
 
@@ -835,6 +1048,11 @@ absl::StatusOr<torch::Tensor> Transformer::DecodeStep(KVCache& cache, const torc
   try {
     c10::InferenceMode guard;
     const Impl& m = *impl_;
+    if (m.FusedDecoding()) {
+      Tensor logits = m.FusedForward(cache, tokens_c, slots_c, pos_c, torch::arange(B));
+      for (int64_t b = 0; b < B; ++b) cache.set_length(s[b], pos[b] + 1);
+      return logits;
+    }
     const auto device = m.options.device;
     const int64_t L = max_pos + 1;
     Tensor slots_d = slots_c.to(device), pos_d = pos_c.to(device);

@@ -11,6 +11,12 @@
 // Thread safety: const methods may run concurrently with each other; anything
 // that changes weights (LoadNamedTensors, optimizer steps on NamedParameters)
 // must not overlap any other call. A KVCache is driven by one thread.
+//
+// Decoding speed: a float32 CPU model made without requires_grad decodes
+// (Prefill, PrefillBatch, DecodeStep) through fused kernels and a prepacked
+// copy of its matmul weights, made on first use (about the size of the weights
+// again). LoadNamedTensors refreshes that copy; writing into NamedParameters()
+// of such a model does not, so change its weights through LoadNamedTensors.
 // Errors: absl::Status; LibTorch exceptions never escape these methods.
 #ifndef RLVR_CORE_MODEL_H_
 #define RLVR_CORE_MODEL_H_
@@ -74,6 +80,12 @@ struct TokenLogprobsOptions {
   int64_t max_saved_bytes = int64_t{256} << 20;
 };
 
+struct PrefillBatchOptions {
+  // Tokens per forward pass (bounds the activations); prompts are split across
+  // passes where needed.
+  int64_t max_chunk_tokens = 4096;
+};
+
 struct TokenLogprobsResult {
   torch::Tensor logprobs;  // (B, T) float32: log p(target[b,t] | input[b, <=t])
   torch::Tensor entropy;   // (B, T) float32 when with_entropy, else undefined
@@ -133,6 +145,13 @@ class Transformer {
   // returns the logits after the last one: (V) float32.
   absl::StatusOr<torch::Tensor> Prefill(KVCache& cache, int64_t slot,
                                         const std::vector<int64_t>& tokens) const;
+  // Prefill for several slots in one forward pass: appends prompts[i] to
+  // slots[i] (distinct slots) and returns the logits after each prompt's last
+  // token: (P, V) float32, row i for prompts[i]. The same numbers as Prefill
+  // of each prompt alone, at the cost of one batched pass.
+  absl::StatusOr<torch::Tensor> PrefillBatch(KVCache& cache, const std::vector<int64_t>& slots,
+                                             const std::vector<std::vector<int64_t>>& prompts,
+                                             const PrefillBatchOptions& options = {}) const;
   // One token for each of B slots of possibly different lengths.
   // slot_ids, tokens, positions: (B) int64 on CPU; positions[b] <= length(slot)
   // (usually ==; smaller rewinds the slot). Slots must be distinct.

@@ -220,6 +220,54 @@ TEST_P(ModelTest, KVCacheDecodingMatchesFullForward) {
   EXPECT_EQ(*cache->Allocate(), s0);
 }
 
+TEST_P(ModelTest, PrefillBatchMatchesTransformers) {
+  Tensor ids = ref_["input_ids"];  // (2, T)
+  Tensor want = ref_["logits"];
+  const int64_t T = ids.size(1);
+  auto cache = KVCache::Create(model_->config(), {.max_len = 16, .num_slots = 4}, torch::kCPU,
+                               torch::kFloat32);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  std::vector<int64_t> row0(ids[0].data_ptr<int64_t>(), ids[0].data_ptr<int64_t>() + T);
+  std::vector<int64_t> row1(ids[1].data_ptr<int64_t>(), ids[1].data_ptr<int64_t>() + T);
+  const int64_t s0 = *cache->Allocate(), s1 = *cache->Allocate(), s2 = *cache->Allocate();
+  // Slot 2 already holds 2 tokens of row 1; the batch appends the rest of its prompt.
+  ASSERT_TRUE(model_->Prefill(*cache, s2, {row1.begin(), row1.begin() + 2}).ok());
+  const int64_t p0 = 5, p1 = 3, p2 = 6;
+  const std::vector<std::vector<int64_t>> prompts = {
+      {row0.begin(), row0.begin() + p0},
+      {row1.begin(), row1.begin() + p1},
+      {row1.begin() + 2, row1.begin() + p2}};
+  // Chunks of 3 tokens split prompts across forward passes; one chunk holds
+  // no prompt's last token.
+  auto logits = model_->PrefillBatch(*cache, {s0, s1, s2}, prompts, {.max_chunk_tokens = 3});
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  ASSERT_EQ(logits->sizes(), (std::vector<int64_t>{3, model_->config().vocab_size}));
+  EXPECT_LT(MaxDiff((*logits)[0], want[0][p0 - 1]), kAtol);
+  EXPECT_LT(MaxDiff((*logits)[1], want[1][p1 - 1]), kAtol);
+  EXPECT_LT(MaxDiff((*logits)[2], want[1][p2 - 1]), kAtol);
+  EXPECT_EQ(cache->length(s0), p0);
+  EXPECT_EQ(cache->length(s1), p1);
+  EXPECT_EQ(cache->length(s2), p2);
+  // Decoding continues from the batched prefill.
+  auto next = model_->DecodeStep(*cache, torch::tensor({s2, s0}, torch::kInt64),
+                                 torch::tensor({row1[p2], row0[p0]}, torch::kInt64),
+                                 torch::tensor({p2, p0}, torch::kInt64));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_LT(MaxDiff((*next)[0], want[1][p2]), kAtol);
+  EXPECT_LT(MaxDiff((*next)[1], want[0][p0]), kAtol);
+  // Bad batches name the problem and change nothing.
+  const int64_t s3 = *cache->Allocate();
+  EXPECT_THAT(std::string(model_->PrefillBatch(*cache, {s3, s3}, {{1}, {2}}).status().message()),
+              HasSubstr("appears twice"));
+  EXPECT_THAT(std::string(model_->PrefillBatch(*cache, {s3}, {{}}).status().message()),
+              HasSubstr("empty"));
+  EXPECT_THAT(std::string(model_->PrefillBatch(*cache, {s3}, {std::vector<int64_t>(17, 1)})
+                              .status()
+                              .message()),
+              HasSubstr("max_len"));
+  EXPECT_EQ(cache->length(s3), 0);
+}
+
 TEST_P(ModelTest, SaveLoadIsBitIdenticalAndTransformersLoadsIt) {
   fs::path out = dir_ / "saved";
   // Tiny shards for one family so the sharded writer is exercised.
@@ -283,10 +331,25 @@ TEST_P(ModelTest, LoadNamedTensorsIsAtomic) {
   bad = named;
   bad["model.extra"] = torch::ones({1});
   EXPECT_THAT(std::string(other->LoadNamedTensors(bad).message()), HasSubstr("model.extra"));
+  // Decode once before the load, so the decoding path has packed the old weights.
+  auto cache = KVCache::Create(model_->config(), {.max_len = 16, .num_slots = 1}, torch::kCPU,
+                               torch::kFloat32);
+  ASSERT_TRUE(cache.ok());
+  Tensor ids = ref_["input_ids"];
+  std::vector<int64_t> row(ids[0].data_ptr<int64_t>(), ids[0].data_ptr<int64_t>() + 5);
+  const int64_t slot = *cache->Allocate();
+  auto old_last = other->Prefill(*cache, slot, row);
+  ASSERT_TRUE(old_last.ok()) << old_last.status();
+  EXPECT_GT(MaxDiff(*old_last, ref_["logits"][0][4]), 1e-3);
   ASSERT_TRUE(other->LoadNamedTensors(named).ok());
   auto logits = other->Logits(ref_["input_ids"]);
   ASSERT_TRUE(logits.ok());
   EXPECT_LT(MaxDiff(*logits, ref_["logits"]), kAtol);
+  // ... and decoding sees the new weights.
+  cache->Free(slot);
+  auto last = other->Prefill(*cache, *cache->Allocate(), row);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_LT(MaxDiff(*last, ref_["logits"][0][4]), kAtol);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ModelTest, ::testing::Values("llama", "qwen2", "qwen3"));

@@ -5,8 +5,8 @@
 // pending weight update when allowed, (3) admits queued samples while free KV
 // slots remain (the cache's slot count comes from the byte budget, and
 // storage is allocated once, so admission can never run out of memory),
-// prefilling each prompt once and copying its KV prefix to the other samples
-// of the same prompt, and (4) runs one batched DecodeStep over all running
+// prefilling the new prompts together in one batched pass (each prompt once;
+// its KV prefix is copied to the other samples of the same prompt), and (4) runs one batched DecodeStep over all running
 // sequences. A finished sequence frees its slot at once; queued work joins on
 // the next iteration.
 //

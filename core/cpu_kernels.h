@@ -1,0 +1,60 @@
+// CPU float32 kernels for the decoding path of Transformer (Prefill,
+// PrefillBatch, DecodeStep): each replaces a run of small LibTorch ops per layer
+// and token with one pass over the data. Written here because no packaged
+// library attends over this KV cache layout with the q/k RMSNorm and RoPE of
+// the Qwen3 family applied on the way in.
+//
+// Arguments are raw row-major float32 buffers; the functions parallelise with
+// ATen's intra-op thread pool and never allocate tensors.
+#ifndef RLVR_CORE_CPU_KERNELS_H_
+#define RLVR_CORE_CPU_KERNELS_H_
+
+#include <cstdint>
+
+namespace rlvr::cpu {
+
+// Largest head_dim CachedAttention handles (its per-head scratch lives on the stack).
+inline constexpr int64_t kMaxHeadDim = 512;
+
+// out[r, :] = weight * (x[r, :] / sqrt(mean(x[r, :]^2) + eps)), for `rows` rows of
+// `dim` floats; as transformers' RMSNorm computes it in float32. out may equal x.
+void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, int64_t dim,
+                 float* out);
+
+// out[r, :] = silu(gate_up[r, 0:inter]) * gate_up[r, inter:2*inter], rows of 2*inter floats in,
+// `inter` floats out (SwiGLU).
+void SiluMulRows(const float* gate_up, int64_t rows, int64_t inter, float* out);
+
+struct CachedAttentionArgs {
+  int64_t num_tokens = 0;
+  int64_t num_heads = 0;     // Hq
+  int64_t num_kv_heads = 0;  // Hkv; query head j uses key/value head j / (Hq / Hkv)
+  int64_t head_dim = 0;      // D <= kMaxHeadDim
+  // (num_tokens, (Hq + 2 * Hkv) * D): the q heads, then the k heads, then the v heads.
+  const float* qkv = nullptr;
+  const float* q_norm = nullptr;  // (D): RMSNorm weight of every q head, or null (none)
+  const float* k_norm = nullptr;  // (D) or null
+  float norm_eps = 1e-6f;
+  // (num_tokens, D) each: RoPE cos and sin of the token's position (rotate_half form).
+  const float* cos = nullptr;
+  const float* sin = nullptr;
+  const int64_t* slots = nullptr;      // (num_tokens): the token's KV cache slot
+  const int64_t* positions = nullptr;  // (num_tokens): its position in that slot
+  // (num_slots, Hkv, max_len, D) each: a slot's keys of one head are contiguous.
+  float* key_cache = nullptr;
+  float* value_cache = nullptr;
+  int64_t max_len = 0;
+  float scale = 0;       // on q.k before the softmax
+  float* out = nullptr;  // (num_tokens, Hq * D)
+};
+
+// For every token t: applies the q/k RMSNorm (where given) and RoPE, writes its key
+// and value to the cache at (slots[t], positions[t]), then attends its queries over
+// the cache positions 0..positions[t] of its slot. All keys and values are written
+// before any token attends, so a prompt's tokens may be processed in one call.
+// (slot, position) pairs must be distinct; the caller checks bounds.
+void CachedAttention(const CachedAttentionArgs& args);
+
+}  // namespace rlvr::cpu
+
+#endif  // RLVR_CORE_CPU_KERNELS_H_
