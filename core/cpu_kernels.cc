@@ -100,8 +100,8 @@ RLVR_CPU_CLONES void AttendRange(const CachedAttentionArgs& a, int64_t begin, in
     const float* keys = a.key_cache + (a.slots[t] * hkv + h) * a.max_len * d;  // (len, d)
     const float* values = a.value_cache + (a.slots[t] * hkv + h) * a.max_len * d;
     scratch.resize(static_cast<size_t>(group * (d + len)));
-    float* q = scratch.data();           // (group, d), pre-scaled
-    float* scores = q + group * d;       // (group, len)
+    float* q = scratch.data();      // (group, d)
+    float* scores = q + group * d;  // (group, len)
     for (int64_t g = 0; g < group; ++g) {
       const float* src = a.qkv + t * row + (h * group + g) * d;
       NormRope(src, a.q_norm, a.norm_eps, a.cos + t * d, a.sin + t * d, d, q + g * d);
@@ -153,9 +153,8 @@ void SiluMulRows(const float* gate_up, int64_t rows, int64_t inter, float* out) 
 void CachedAttention(const CachedAttentionArgs& a) {
   const int64_t items = a.num_tokens * a.num_kv_heads;
   const int64_t group = a.num_heads / a.num_kv_heads;
-  at::parallel_for(0, items, Grain(a.head_dim * 4), [&](int64_t begin, int64_t end) {
-    WriteKvRange(a, begin, end);
-  });
+  at::parallel_for(0, items, Grain(a.head_dim * 4),
+                   [&](int64_t begin, int64_t end) { WriteKvRange(a, begin, end); });
   int64_t max_len = 1;
   for (int64_t t = 0; t < a.num_tokens; ++t) max_len = std::max(max_len, a.positions[t] + 1);
   at::parallel_for(0, items, Grain(2 * group * a.head_dim * max_len),

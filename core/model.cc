@@ -486,10 +486,10 @@ struct Transformer::Impl {
   // packed_linear.h) for a float32 inference-only model on the CPU; otherwise
   // the LibTorch ops above.
   bool FusedDecoding() const {
-    return options.device.is_cpu() && options.dtype == torch::kFloat32 &&
-           !options.requires_grad && !layers.empty() && layers[0].qkv_w.defined() &&
-           layers[0].gate_up_w.defined() && config.head_dim <= cpu::kMaxHeadDim &&
-           config.head_dim % 2 == 0 && config.num_attention_heads % config.num_key_value_heads == 0;
+    return options.device.is_cpu() && options.dtype == torch::kFloat32 && !options.requires_grad &&
+           !layers.empty() && layers[0].qkv_w.defined() && layers[0].gate_up_w.defined() &&
+           config.head_dim <= cpu::kMaxHeadDim && config.head_dim % 2 == 0 &&
+           config.num_attention_heads % config.num_key_value_heads == 0;
   }
 
   std::shared_ptr<const Packed> GetPacked() const {
@@ -871,10 +871,9 @@ absl::StatusOr<torch::Tensor> Transformer::Prefill(KVCache& cache, int64_t slot,
     c10::InferenceMode guard;
     const Impl& m = *impl_;
     if (m.FusedDecoding()) {
-      Tensor logits = m.FusedForward(cache, torch::tensor(tokens, torch::kInt64),
-                                     torch::full({n}, slot, torch::kInt64),
-                                     torch::arange(start, start + n, torch::kInt64),
-                                     torch::full({1}, n - 1, torch::kInt64));
+      Tensor logits = m.FusedForward(
+          cache, torch::tensor(tokens, torch::kInt64), torch::full({n}, slot, torch::kInt64),
+          torch::arange(start, start + n, torch::kInt64), torch::full({1}, n - 1, torch::kInt64));
       cache.set_length(slot, start + n);
       return logits.squeeze(0);
     }
@@ -916,8 +915,8 @@ absl::StatusOr<torch::Tensor> Transformer::PrefillBatch(
     KVCache& cache, const std::vector<int64_t>& slots,
     const std::vector<std::vector<int64_t>>& prompts, const PrefillBatchOptions& options) const {
   if (slots.size() != prompts.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("PrefillBatch: ", slots.size(), " slots for ",
-                                                   prompts.size(), " prompts"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PrefillBatch: ", slots.size(), " slots for ", prompts.size(), " prompts"));
   }
   if (slots.empty()) return absl::InvalidArgumentError("PrefillBatch: no prompts");
   std::set<int64_t> seen;
@@ -929,7 +928,8 @@ absl::StatusOr<torch::Tensor> Transformer::PrefillBatch(
           absl::StrCat("PrefillBatch: slot ", slots[i], " appears twice"));
     }
     const int64_t start = cache.length(slots[i]), n = static_cast<int64_t>(prompts[i].size());
-    if (n == 0) return absl::InvalidArgumentError(absl::StrCat("PrefillBatch: prompt ", i, " is empty"));
+    if (n == 0)
+      return absl::InvalidArgumentError(absl::StrCat("PrefillBatch: prompt ", i, " is empty"));
     if (start + n > cache.max_len()) {
       return absl::InvalidArgumentError(absl::StrCat("PrefillBatch: slot ", slots[i],
                                                      " would hold ", start + n,
@@ -962,7 +962,8 @@ absl::StatusOr<torch::Tensor> Transformer::PrefillBatch(
     // Every token of every prompt in one row; chunks of at most
     // max_chunk_tokens run in order, so a token's earlier positions are
     // always in the cache when it attends.
-    Tensor ids = torch::empty({total}, torch::kInt64), tok_slots = torch::empty({total}, torch::kInt64),
+    Tensor ids = torch::empty({total}, torch::kInt64),
+           tok_slots = torch::empty({total}, torch::kInt64),
            tok_pos = torch::empty({total}, torch::kInt64);
     std::vector<int64_t> last(P);  // flat index of each prompt's last token
     int64_t* id = ids.data_ptr<int64_t>();
@@ -992,9 +993,9 @@ absl::StatusOr<torch::Tensor> Transformer::PrefillBatch(
         // Keys and values only; one row of logits is the cheapest valid select.
         select.push_back(len - 1);
       }
-      Tensor out = impl_->FusedForward(cache, ids.narrow(0, begin, len),
-                                       tok_slots.narrow(0, begin, len),
-                                       tok_pos.narrow(0, begin, len), torch::tensor(select));
+      Tensor out =
+          impl_->FusedForward(cache, ids.narrow(0, begin, len), tok_slots.narrow(0, begin, len),
+                              tok_pos.narrow(0, begin, len), torch::tensor(select));
       for (size_t r = 0; r < which.size(); ++r) logits[which[r]].copy_(out[r]);
     }
     for (int64_t i = 0; i < P; ++i) {

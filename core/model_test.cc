@@ -233,10 +233,9 @@ TEST_P(ModelTest, PrefillBatchMatchesTransformers) {
   // Slot 2 already holds 2 tokens of row 1; the batch appends the rest of its prompt.
   ASSERT_TRUE(model_->Prefill(*cache, s2, {row1.begin(), row1.begin() + 2}).ok());
   const int64_t p0 = 5, p1 = 3, p2 = 6;
-  const std::vector<std::vector<int64_t>> prompts = {
-      {row0.begin(), row0.begin() + p0},
-      {row1.begin(), row1.begin() + p1},
-      {row1.begin() + 2, row1.begin() + p2}};
+  const std::vector<std::vector<int64_t>> prompts = {{row0.begin(), row0.begin() + p0},
+                                                     {row1.begin(), row1.begin() + p1},
+                                                     {row1.begin() + 2, row1.begin() + p2}};
   // Chunks of 3 tokens split prompts across forward passes; one chunk holds
   // no prompt's last token.
   auto logits = model_->PrefillBatch(*cache, {s0, s1, s2}, prompts, {.max_chunk_tokens = 3});
@@ -261,10 +260,10 @@ TEST_P(ModelTest, PrefillBatchMatchesTransformers) {
               HasSubstr("appears twice"));
   EXPECT_THAT(std::string(model_->PrefillBatch(*cache, {s3}, {{}}).status().message()),
               HasSubstr("empty"));
-  EXPECT_THAT(std::string(model_->PrefillBatch(*cache, {s3}, {std::vector<int64_t>(17, 1)})
-                              .status()
-                              .message()),
-              HasSubstr("max_len"));
+  EXPECT_THAT(
+      std::string(
+          model_->PrefillBatch(*cache, {s3}, {std::vector<int64_t>(17, 1)}).status().message()),
+      HasSubstr("max_len"));
   EXPECT_EQ(cache->length(s3), 0);
 }
 

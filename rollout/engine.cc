@@ -119,12 +119,19 @@ struct Engine::Impl {
   void Loop();
   bool Iterate();
   void SettleCancellations();
+  struct Admission {
+    std::shared_ptr<Ticket> ticket;
+    int64_t request_index, first, count;
+  };
   void Admit();
-  void AdmitOne(const std::shared_ptr<Ticket>& ticket, int64_t request_index, int64_t first_sample,
-                int64_t count);
+  // Prefills the admitted samples' prompts in one batched pass and samples
+  // their first tokens.
+  void AdmitAll(const std::vector<Admission>& admissions);
   void DecodeAll();
-  // Picks the next token of `seq` from `row` (vocab floats) and appends it.
-  void SampleAndAppend(Sequence& seq, const float* row, const float* logprob_row);
+  // Picks the next token of `seq` from `row` (vocab logits; their temperature-scaled
+  // log-softmax in `logprob_row`, its exp in `prob_row`) and appends it.
+  void SampleAndAppend(Sequence& seq, const float* row, const float* logprob_row,
+                       const float* prob_row);
   void CheckStop(Sequence& seq);
   void Finish(Sequence& seq, FinishReason reason);
   void FailAll(const absl::Status& status);
@@ -405,10 +412,6 @@ void Engine::Impl::SettleCancellations() {
 }
 
 void Engine::Impl::Admit() {
-  struct Admission {
-    std::shared_ptr<Ticket> ticket;
-    int64_t request_index, first, count;
-  };
   std::vector<Admission> admissions;
   {
     absl::MutexLock lock(&mu);
@@ -426,71 +429,71 @@ void Engine::Impl::Admit() {
       if (p.next_sample == n) queue.pop_front();
     }
   }
-  for (const Admission& a : admissions) AdmitOne(a.ticket, a.request_index, a.first, a.count);
+  if (!admissions.empty()) AdmitAll(admissions);
 }
 
-void Engine::Impl::AdmitOne(const std::shared_ptr<Ticket>& ticket, int64_t request_index,
-                            int64_t first_sample, int64_t count) {
-  const GenerationRequest& r = ticket->requests[request_index];
-  std::vector<int64_t> prompt(r.prompt_ids.begin(), r.prompt_ids.end());
+void Engine::Impl::AdmitAll(const std::vector<Admission>& admissions) {
+  // One sequence per admitted sample, each in its own slot (Admit() counted
+  // them). With prefix sharing only the first sample of an admission is
+  // prefilled; the others copy its prompt's keys and values.
   std::vector<std::unique_ptr<Sequence>> seqs;
-  std::vector<torch::Tensor> logits;
-  absl::Status status;
-  for (int64_t i = 0; i < count; ++i) {
-    auto seq = std::make_unique<Sequence>();
-    seq->ticket = ticket;
-    seq->request_index = request_index;
-    seq->sample_index = first_sample + i;
-    seq->prompt_len = static_cast<int64_t>(prompt.size());
-    seq->rng.seed(SampleSeed(r.sampling.seed, seq->sample_index));
-    seq->slot = *cache.Allocate();  // Admit() counted the free slots
-    {
-      absl::MutexLock lock(&mu);
-      ++running;
-    }
-    if (i == 0 || !options.prefix_sharing) {
-      absl::StatusOr<torch::Tensor> l = model.Prefill(cache, seq->slot, prompt);
-      if (!l.ok()) {
-        status = l.status();
-        seqs.push_back(std::move(seq));
-        break;
+  std::vector<int64_t> row_of;     // per sequence: its row of the prefill logits
+  std::vector<int64_t> source_of;  // per sequence: the sequence whose prefix it copies, or -1
+  std::vector<int64_t> prefill_slots;
+  std::vector<std::vector<int64_t>> prefill_prompts;
+  for (const Admission& a : admissions) {
+    const GenerationRequest& r = a.ticket->requests[a.request_index];
+    const int64_t first = static_cast<int64_t>(seqs.size());
+    for (int64_t i = 0; i < a.count; ++i) {
+      auto seq = std::make_unique<Sequence>();
+      seq->ticket = a.ticket;
+      seq->request_index = a.request_index;
+      seq->sample_index = a.first + i;
+      seq->prompt_len = static_cast<int64_t>(r.prompt_ids.size());
+      seq->rng.seed(SampleSeed(r.sampling.seed, seq->sample_index));
+      seq->slot = *cache.Allocate();
+      if (i == 0 || !options.prefix_sharing) {
+        row_of.push_back(static_cast<int64_t>(prefill_slots.size()));
+        source_of.push_back(-1);
+        prefill_slots.push_back(seq->slot);
+        prefill_prompts.emplace_back(r.prompt_ids.begin(), r.prompt_ids.end());
+      } else {
+        row_of.push_back(row_of[first]);
+        source_of.push_back(first);
       }
-      logits.push_back(l->to(torch::kCPU, torch::kFloat32).contiguous());
-    } else {
-      status = cache.CopyPrefix(seqs[0]->slot, seq->slot, seq->prompt_len);
-      if (!status.ok()) {
-        seqs.push_back(std::move(seq));
-        break;
-      }
-      logits.push_back(logits[0]);
+      seqs.push_back(std::move(seq));
     }
-    seqs.push_back(std::move(seq));
   }
-  if (!status.ok()) {
-    // Report these samples (and later ones of the request) as aborted.
-    ticket->error = status;
-    for (auto& seq : seqs) Finish(*seq, FinishReason::kAbort);
-    for (int64_t i = static_cast<int64_t>(seqs.size()); i < count; ++i) {
-      Completion c;
-      c.request_id = r.id;
-      c.request_index = request_index;
-      c.sample_index = first_sample + i;
-      c.finish_reason = FinishReason::kAbort;
-      c.policy_version = current_version;
-      outbox.emplace_back(ticket, std::move(c));
+  {
+    absl::MutexLock lock(&mu);
+    running += static_cast<int64_t>(seqs.size());
+  }
+  absl::StatusOr<torch::Tensor> logits = model.PrefillBatch(cache, prefill_slots, prefill_prompts);
+  if (logits.ok()) *logits = logits->to(torch::kCPU, torch::kFloat32).contiguous();  // (P, V)
+  // Every prefix is copied before any first token is sampled: sampling may
+  // finish a sequence and free the slot its siblings copy from.
+  std::vector<absl::Status> statuses(seqs.size(), logits.status());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (statuses[i].ok() && source_of[i] >= 0) {
+      statuses[i] = cache.CopyPrefix(seqs[source_of[i]]->slot, seqs[i]->slot, seqs[i]->prompt_len);
     }
-    return;
   }
-  for (int64_t i = 0; i < count; ++i) {
+  for (size_t i = 0; i < seqs.size(); ++i) {
     Sequence& seq = *seqs[i];
-    const double t = r.sampling.temperature > 0 ? r.sampling.temperature : 1.0;
-    torch::Tensor lp = torch::log_softmax(logits[i] / t, -1).contiguous();
-    SampleAndAppend(seq, logits[i].data_ptr<float>(), lp.data_ptr<float>());
-    active.push_back(std::move(seqs[i]));
+    if (!statuses[i].ok()) {
+      seq.ticket->error = statuses[i];
+      Finish(seq, FinishReason::kAbort);
+      continue;
+    }
+    const double t = seq.request().sampling.temperature;
+    torch::Tensor row = (*logits)[row_of[i]];
+    torch::Tensor lp = torch::log_softmax(row / (t > 0 ? t : 1.0), -1).contiguous();
+    torch::Tensor probs = lp.exp();
+    SampleAndAppend(seq, row.data_ptr<float>(), lp.data_ptr<float>(), probs.data_ptr<float>());
   }
-  active.erase(std::remove_if(active.begin(), active.end(),
-                              [](const std::unique_ptr<Sequence>& s) { return s->slot < 0; }),
-               active.end());
+  for (auto& seq : seqs) {
+    if (seq->slot >= 0) active.push_back(std::move(seq));
+  }
 }
 
 void Engine::Impl::DecodeAll() {
@@ -515,10 +518,12 @@ void Engine::Impl::DecodeAll() {
   }
   torch::Tensor logits = out->to(torch::kCPU, torch::kFloat32).contiguous();  // (B, V)
   torch::Tensor lp = torch::log_softmax(logits * inv_t, -1).contiguous();     // (B, V)
+  torch::Tensor probs = lp.exp();  // (B, V), vectorised once for every sampling row
   const float* lrow = logits.data_ptr<float>();
   const float* prow = lp.data_ptr<float>();
+  const float* qrow = probs.data_ptr<float>();
   for (int64_t i = 0; i < b; ++i) {
-    SampleAndAppend(*active[i], lrow + i * vocab, prow + i * vocab);
+    SampleAndAppend(*active[i], lrow + i * vocab, prow + i * vocab, qrow + i * vocab);
   }
   active.erase(std::remove_if(active.begin(), active.end(),
                               [](const std::unique_ptr<Sequence>& s) { return s->slot < 0; }),
@@ -536,7 +541,8 @@ void Engine::Impl::DecodeAll() {
   }
 }
 
-void Engine::Impl::SampleAndAppend(Sequence& seq, const float* row, const float* logprob_row) {
+void Engine::Impl::SampleAndAppend(Sequence& seq, const float* row, const float* logprob_row,
+                                   const float* prob_row) {
   const SamplingParams& p = seq.request().sampling;
   int32_t token = 0;
   if (p.temperature == 0) {
@@ -547,14 +553,18 @@ void Engine::Impl::SampleAndAppend(Sequence& seq, const float* row, const float*
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
     const double u = uniform(seq.rng);
     double cum = 0;
-    token = static_cast<int32_t>(vocab - 1);
+    token = -1;
+    int32_t last_possible = 0;  // where rounding leaves u beyond the total
     for (int64_t v = 0; v < vocab; ++v) {
-      cum += std::exp(static_cast<double>(logprob_row[v]));
+      if (prob_row[v] <= 0) continue;
+      last_possible = static_cast<int32_t>(v);
+      cum += prob_row[v];
       if (u < cum) {
         token = static_cast<int32_t>(v);
         break;
       }
     }
+    if (token < 0) token = last_possible;
   } else {
     TokenCandidates c = TokenCandidates::FromLogits(row, vocab);
     seq.ticket->samplers[seq.request_index]->Apply(c, seq.rng);
