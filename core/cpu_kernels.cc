@@ -18,8 +18,11 @@ namespace {
 #define RLVR_CPU_CLONES
 #endif
 
+// Helpers are always inlined, so each target version above compiles them for its ISA.
+#define RLVR_INLINE inline __attribute__((always_inline))
+
 // Independent partial sums, so the compiler vectorises without reassociating.
-inline float Dot(const float* a, const float* b, int64_t n) {
+RLVR_INLINE float Dot(const float* a, const float* b, int64_t n) {
   constexpr int kLanes = 16;
   float acc[kLanes] = {};
   int64_t i = 0;
@@ -33,18 +36,18 @@ inline float Dot(const float* a, const float* b, int64_t n) {
 }
 
 // y += alpha * x
-inline void Axpy(float alpha, const float* x, float* y, int64_t n) {
+RLVR_INLINE void Axpy(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-inline float InvRms(const float* x, int64_t n, float eps) {
+RLVR_INLINE float InvRms(const float* x, int64_t n, float eps) {
   return 1.0f / std::sqrt(Dot(x, x, n) / static_cast<float>(n) + eps);
 }
 
 // out = RoPE(norm(x)): RMSNorm with `weight` when given, then
 // out[i] = y[i] * cos[i] + rotate_half(y)[i] * sin[i]. out must not alias x.
-inline void NormRope(const float* x, const float* weight, float eps, const float* cos,
-                     const float* sin, int64_t d, float* out) {
+RLVR_INLINE void NormRope(const float* x, const float* weight, float eps, const float* cos,
+                          const float* sin, int64_t d, float* out) {
   float y[kMaxHeadDim];
   if (weight != nullptr) {
     const float inv = InvRms(x, d, eps);
@@ -90,6 +93,71 @@ RLVR_CPU_CLONES void WriteKvRange(const CachedAttentionArgs& a, int64_t begin, i
   }
 }
 
+#pragma GCC diagnostic ignored "-Wpsabi"  // V16 never crosses a call: always inlined
+// 16 floats; compiled to one AVX-512 register, two AVX2 or four SSE registers.
+typedef float V16 __attribute__((vector_size(64)));
+
+RLVR_INLINE V16 Load16(const float* p) {
+  V16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+RLVR_INLINE float HSum(V16 v) {
+  float s = 0;
+  for (int i = 0; i < 16; ++i) s += v[i];
+  return s;
+}
+
+// softmax(scale * q_g . keys) . values for the `group` query heads sharing one
+// key/value head, with head_dim = 16 * C known at compile time so the partial
+// sums stay in registers. q: (group, d); keys, values: (len, d) contiguous;
+// scores: (group, len) scratch; out: (group, d).
+template <int C>
+RLVR_INLINE void AttendHeads(const float* q, const float* keys, const float* values, int64_t len,
+                             int64_t group, float scale, float* scores, float* out) {
+  constexpr int64_t d = 16 * C;
+  for (int64_t g = 0; g < group; ++g) {
+    V16 qv[C];
+    for (int c = 0; c < C; ++c) qv[c] = Load16(q + g * d + 16 * c);
+    float* s = scores + g * len;
+    int64_t l = 0;
+    for (; l + 4 <= len; l += 4) {  // four keys at once: independent sums
+      V16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      const float* k = keys + l * d;
+      for (int c = 0; c < C; ++c) {
+        a0 += qv[c] * Load16(k + 16 * c);
+        a1 += qv[c] * Load16(k + d + 16 * c);
+        a2 += qv[c] * Load16(k + 2 * d + 16 * c);
+        a3 += qv[c] * Load16(k + 3 * d + 16 * c);
+      }
+      s[l] = HSum(a0) * scale;
+      s[l + 1] = HSum(a1) * scale;
+      s[l + 2] = HSum(a2) * scale;
+      s[l + 3] = HSum(a3) * scale;
+    }
+    for (; l < len; ++l) {
+      V16 a = {};
+      for (int c = 0; c < C; ++c) a += qv[c] * Load16(keys + l * d + 16 * c);
+      s[l] = HSum(a) * scale;
+    }
+    float m = s[0];
+    for (int64_t i = 1; i < len; ++i) m = std::max(m, s[i]);
+    float sum = 0;
+    for (int64_t i = 0; i < len; ++i) {
+      s[i] = std::exp(s[i] - m);
+      sum += s[i];
+    }
+    const float inv = 1.0f / sum;
+    V16 acc[C] = {};
+    for (int64_t i = 0; i < len; ++i) {
+      const float w = s[i] * inv;
+      for (int c = 0; c < C; ++c) acc[c] += w * Load16(values + i * d + 16 * c);
+    }
+    std::memcpy(out + g * d, acc, sizeof(acc));
+  }
+}
+
 RLVR_CPU_CLONES void AttendRange(const CachedAttentionArgs& a, int64_t begin, int64_t end) {
   const int64_t hq = a.num_heads, hkv = a.num_kv_heads, d = a.head_dim;
   const int64_t group = hq / hkv, row = (hq + 2 * hkv) * d;
@@ -106,6 +174,20 @@ RLVR_CPU_CLONES void AttendRange(const CachedAttentionArgs& a, int64_t begin, in
       const float* src = a.qkv + t * row + (h * group + g) * d;
       NormRope(src, a.q_norm, a.norm_eps, a.cos + t * d, a.sin + t * d, d, q + g * d);
     }
+    float* out = a.out + t * hq * d + h * group * d;  // the group's heads are adjacent
+    switch (d) {  // the common head sizes, with register-resident sums
+      case 32:
+        AttendHeads<2>(q, keys, values, len, group, a.scale, scores, out);
+        continue;
+      case 64:
+        AttendHeads<4>(q, keys, values, len, group, a.scale, scores, out);
+        continue;
+      case 128:
+        AttendHeads<8>(q, keys, values, len, group, a.scale, scores, out);
+        continue;
+      default:
+        break;
+    }
     for (int64_t l = 0; l < len; ++l) {
       const float* k = keys + l * d;
       for (int64_t g = 0; g < group; ++g) scores[g * len + l] = Dot(q + g * d, k, d) * a.scale;
@@ -121,7 +203,6 @@ RLVR_CPU_CLONES void AttendRange(const CachedAttentionArgs& a, int64_t begin, in
       const float inv = 1.0f / sum;
       for (int64_t l = 0; l < len; ++l) s[l] *= inv;
     }
-    float* out = a.out + t * hq * d + h * group * d;  // the group's heads are adjacent
     std::memset(out, 0, sizeof(float) * group * d);
     for (int64_t l = 0; l < len; ++l) {
       const float* v = values + l * d;
