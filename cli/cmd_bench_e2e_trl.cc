@@ -208,7 +208,9 @@ absl::Status BenchE2eTrl(const E2eTrlFlags& flags) {
     }
   } cleanup{flags.work_dir.empty() ? dir : fs::path()};
 
-  std::vector<std::string> overrides = flags.overrides;
+  // TRL's GRPOTrainer has no dynamic sampling: off unless the command line asks.
+  std::vector<std::string> overrides = {"learner.dynamic_sampling=false"};
+  overrides.insert(overrides.end(), flags.overrides.begin(), flags.overrides.end());
   for (std::string o : {absl::StrCat("run.dir=", dir.string()), std::string("run.name=rlvr"),
                         absl::StrCat("learner.steps=", flags.steps),
                         std::string("checkpoint.every=0"), std::string("data.eval_tasks=0")}) {
@@ -228,6 +230,10 @@ absl::Status BenchE2eTrl(const E2eTrlFlags& flags) {
   if (setup->trainer.max_staleness != 0) {
     return absl::InvalidArgumentError(
         "learner.max_staleness: TRL's GRPOTrainer is on-policy; compare with 0 (sync)");
+  }
+  if (setup->trainer.dynamic_sampling) {
+    return absl::InvalidArgumentError(
+        "learner.dynamic_sampling: TRL's GRPOTrainer has no dynamic sampling; compare with false");
   }
   if (!setup->rollout_workers.empty()) {
     return absl::InvalidArgumentError("rollout.workers: the comparison runs in one process");

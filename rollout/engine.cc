@@ -75,6 +75,12 @@ uint64_t SampleSeed(uint64_t seed, int64_t sample) {
   return z ^ (z >> 31);
 }
 
+// Temperature sampling without top-k, top-p or min-p: drawn straight from the
+// temperature-scaled probabilities.
+bool PlainTemperature(const SamplingParams& p) {
+  return p.temperature > 0 && p.top_k == 0 && p.top_p >= 1.0 && p.min_p == 0;
+}
+
 bool EndsWithIncompleteUtf8(const std::string& s) {
   // U+FFFD as UTF-8 (EF BF BD): Decode's replacement for a partial character.
   return s.size() >= 3 && s.compare(s.size() - 3, 3, "\xEF\xBF\xBD") == 0;
@@ -129,7 +135,8 @@ struct Engine::Impl {
   void AdmitAll(const std::vector<Admission>& admissions);
   void DecodeAll();
   // Picks the next token of `seq` from `row` (vocab logits; their temperature-scaled
-  // log-softmax in `logprob_row`, its exp in `prob_row`) and appends it.
+  // log-softmax in `logprob_row`, its exp in `prob_row`, which may be null unless
+  // PlainTemperature) and appends it.
   void SampleAndAppend(Sequence& seq, const float* row, const float* logprob_row,
                        const float* prob_row);
   void CheckStop(Sequence& seq);
@@ -518,12 +525,15 @@ void Engine::Impl::DecodeAll() {
   }
   torch::Tensor logits = out->to(torch::kCPU, torch::kFloat32).contiguous();  // (B, V)
   torch::Tensor lp = torch::log_softmax(logits * inv_t, -1).contiguous();     // (B, V)
-  torch::Tensor probs = lp.exp();  // (B, V), vectorised once for every sampling row
+  bool any_plain = false;  // rows drawn from the probabilities themselves
+  for (const auto& seq : active) any_plain = any_plain || PlainTemperature(seq->request().sampling);
+  torch::Tensor probs = any_plain ? lp.exp() : torch::Tensor();  // (B, V), one vectorised pass
   const float* lrow = logits.data_ptr<float>();
   const float* prow = lp.data_ptr<float>();
-  const float* qrow = probs.data_ptr<float>();
+  const float* qrow = any_plain ? probs.data_ptr<float>() : nullptr;
   for (int64_t i = 0; i < b; ++i) {
-    SampleAndAppend(*active[i], lrow + i * vocab, prow + i * vocab, qrow + i * vocab);
+    SampleAndAppend(*active[i], lrow + i * vocab, prow + i * vocab,
+                    qrow != nullptr ? qrow + i * vocab : nullptr);
   }
   active.erase(std::remove_if(active.begin(), active.end(),
                               [](const std::unique_ptr<Sequence>& s) { return s->slot < 0; }),
@@ -548,7 +558,7 @@ void Engine::Impl::SampleAndAppend(Sequence& seq, const float* row, const float*
   if (p.temperature == 0) {
     const float* best = std::max_element(row, row + vocab);  // first maximum
     token = static_cast<int32_t>(best - row);
-  } else if (p.top_k == 0 && p.top_p >= 1.0 && p.min_p == 0) {
+  } else if (PlainTemperature(p)) {
     // Plain temperature sampling: draw from exp(logprob_row) directly.
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
     const double u = uniform(seq.rng);
