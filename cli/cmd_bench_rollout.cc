@@ -45,6 +45,31 @@ double FlopsPerToken(const ModelConfig& c, double ctx) {
   return 2 * (c.num_hidden_layers * (per_layer + attention) + h * c.vocab_size);
 }
 
+// Bytes a decode step must read at least once: every weight matrix (float32) and
+// the keys and values of every running sequence at context length `ctx`.
+double BytesPerStep(const ModelConfig& c, double batch, double ctx) {
+  const double weights = static_cast<double>(c.NumParameters()) * sizeof(float);
+  const double kv =
+      2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * ctx * sizeof(float);
+  return weights + batch * kv;
+}
+
+// The machine's streaming read bandwidth in bytes/s: the best of 5 sums of a
+// 256 MiB tensor (far larger than any cache), measured in the same run.
+double MeasureReadBandwidth() {
+  torch::InferenceMode guard;
+  torch::Tensor a = torch::rand({int64_t{64} << 20});
+  double best = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    torch::Tensor s = a.sum();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, a.numel() * sizeof(float) / secs);
+  }
+  return best;
+}
+
 absl::Status Bench(const BenchFlags& f) {
   const ModelConfig config = BenchModelConfig();
   std::vector<int64_t> sizes, hf_sizes;
@@ -126,11 +151,20 @@ absl::Status Bench(const BenchFlags& f) {
     std::cerr << "batch " << b << ": " << tps << " decode tokens/s" << std::endl;
   }
   peak = std::max(peak, MeasureGemmPeakFlops());
+  const double bandwidth = MeasureReadBandwidth();
+  const double ctx = f.prompt_len + f.new_tokens / 2.0;
   for (auto& r : results) {
-    r["decode_mfu"] = r["decode_tokens_per_s"].get<double>() *
-                      FlopsPerToken(config, f.prompt_len + f.new_tokens / 2.0) / peak;
+    const double b = r["batch"].get<double>();
+    r["decode_mfu"] = r["decode_tokens_per_s"].get<double>() * FlopsPerToken(config, ctx) / peak;
+    // Roofline: a step takes at least its FLOPs at the GEMM peak and at least its
+    // compulsory bytes at the read bandwidth.
+    const double step_floor =
+        std::max(b * FlopsPerToken(config, ctx) / peak, BytesPerStep(config, b, ctx) / bandwidth);
+    r["roofline_decode_tokens_per_s"] = b / step_floor;
+    r["roofline_mfu"] = b * FlopsPerToken(config, ctx) / peak / step_floor;
   }
   out["gemm_peak_gflops"] = peak / 1e9;
+  out["memory_read_gb_per_s"] = bandwidth / 1e9;
   out["rlvr"] = results;
 
   nlohmann::json peers = nlohmann::json::array();
@@ -157,7 +191,9 @@ absl::Status Bench(const BenchFlags& f) {
   out["transformers_generate"] = peers;
   out["note"] =
       "decode tokens/s and decode_mfu exclude prefill; rlvr_speedup compares end-to-end "
-      "tokens/s (prefill of each prompt included) on both sides, float32, same threads";
+      "tokens/s (prefill of each prompt included) on both sides, float32, same threads; "
+      "roofline_*: the ceiling set by the GEMM peak and by reading every weight and the KV "
+      "cache once per decode step at the measured read bandwidth";
   fs::remove_all(dir);
   std::cout << out.dump(2) << std::endl;
   return absl::OkStatus();
