@@ -353,5 +353,75 @@ TEST_P(ModelTest, LoadNamedTensorsIsAtomic) {
 
 INSTANTIATE_TEST_SUITE_P(Families, ModelTest, ::testing::Values("llama", "qwen2", "qwen3"));
 
+// The fused decoding path (an inference model) against the LibTorch full forward
+// of a trainable copy (scaled_dot_product_attention, checked against transformers
+// above) for the head sizes with their own attention kernels (32, 64, 128) and one
+// without (48), with q/k norm and biases, grouped and ungrouped heads.
+class FusedDecodingTest : public ::testing::TestWithParam<std::tuple<int, int, bool>> {};
+
+TEST_P(FusedDecodingTest, MatchesFullForward) {
+  const auto [head_dim, kv_heads, qwen3] = GetParam();
+  ModelConfig c;
+  c.model_type = qwen3 ? "qwen3" : "qwen2";
+  c.vocab_size = 300;
+  c.hidden_size = 96;
+  c.intermediate_size = 160;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = kv_heads;
+  c.head_dim = head_dim;
+  c.max_position_embeddings = 64;
+  c.qk_norm = qwen3;
+  c.qkv_bias = !qwen3;
+  c.tie_word_embeddings = qwen3;
+  auto model = Transformer::RandomInit(c, 3, {});
+  ASSERT_TRUE(model.ok()) << model.status();
+  // Norm weights and biases away from their 1 / 0 initialisation, so a kernel
+  // that skipped one would differ.
+  std::map<std::string, Tensor> named;
+  torch::manual_seed(5);
+  for (auto& [name, t] : model->NamedParameters()) {
+    named[name] = name.find("norm") != std::string::npos || name.find("bias") != std::string::npos
+                      ? t + 0.3 * torch::randn_like(t)
+                      : t.clone();
+  }
+  ASSERT_TRUE(model->LoadNamedTensors(named).ok());
+  auto reference = model->Clone({.requires_grad = true});
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  const int64_t T = 20;
+  Tensor ids = torch::randint(c.vocab_size, {2, T}, torch::kInt64);
+  Tensor want;
+  {
+    torch::NoGradGuard no_grad;
+    auto logits = reference->Logits(ids);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    want = *logits;
+  }
+  auto cache = KVCache::Create(c, {.max_len = 32, .num_slots = 3}, torch::kCPU, torch::kFloat32);
+  ASSERT_TRUE(cache.ok());
+  const int64_t s0 = *cache->Allocate(), s1 = *cache->Allocate();
+  std::vector<int64_t> row0(ids[0].data_ptr<int64_t>(), ids[0].data_ptr<int64_t>() + T);
+  std::vector<int64_t> row1(ids[1].data_ptr<int64_t>(), ids[1].data_ptr<int64_t>() + T);
+  auto first = model->PrefillBatch(
+      *cache, {s1, s0}, {{row1.begin(), row1.begin() + 3}, {row0.begin(), row0.begin() + 7}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_LT(MaxDiff((*first)[0], want[1][2]), kAtol);
+  EXPECT_LT(MaxDiff((*first)[1], want[0][6]), kAtol);
+  for (int64_t n1 = 3, n0 = 7; n0 < T; ++n0, ++n1) {
+    auto logits = model->DecodeStep(*cache, torch::tensor({s0, s1}, torch::kInt64),
+                                    torch::tensor({row0[n0], row1[n1]}, torch::kInt64),
+                                    torch::tensor({n0, n1}, torch::kInt64));
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    EXPECT_LT(MaxDiff((*logits)[0], want[0][n0]), kAtol) << n0;
+    EXPECT_LT(MaxDiff((*logits)[1], want[1][n1]), kAtol) << n1;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(HeadSizes, FusedDecodingTest,
+                         ::testing::Values(std::make_tuple(32, 2, true),
+                                           std::make_tuple(64, 4, true),
+                                           std::make_tuple(128, 1, false),
+                                           std::make_tuple(48, 2, false)));
+
 }  // namespace
 }  // namespace rlvr
