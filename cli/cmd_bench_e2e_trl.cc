@@ -208,8 +208,10 @@ absl::Status BenchE2eTrl(const E2eTrlFlags& flags) {
     }
   } cleanup{flags.work_dir.empty() ? dir : fs::path()};
 
-  // TRL's GRPOTrainer has no dynamic sampling: off unless the command line asks.
-  std::vector<std::string> overrides = {"learner.dynamic_sampling=false"};
+  // TRL's GRPOTrainer is on-policy and has no dynamic sampling: both off unless the
+  // command line asks (and then refused below).
+  std::vector<std::string> overrides = {"learner.dynamic_sampling=false",
+                                        "learner.max_staleness=0"};
   overrides.insert(overrides.end(), flags.overrides.begin(), flags.overrides.end());
   for (std::string o : {absl::StrCat("run.dir=", dir.string()), std::string("run.name=rlvr"),
                         absl::StrCat("learner.steps=", flags.steps),

@@ -88,6 +88,8 @@ class EvalE2eTest : public ::testing::Test {
     std::string cmd = "cd " + Quote(dir_->string()) + " && " + Quote(RLVR_CLI) +
                       " train run.name=tiny sft.steps=3 sft.batch_size=4 learner.steps=4 "
                       "learner.prompts_per_step=2 rollout.n=4 rollout.max_new_tokens=16 "
+                      // Exactly 2 x 4 samples a step, for the per-step histograms below.
+                      "learner.dynamic_sampling=false "
                       "data.eval_tasks=4 checkpoint.every=2 checkpoint.keep_last=10 "
                       "export.prometheus_port=" +
                       std::to_string(port) + " > train.log 2>&1; echo $? > train.rc";
