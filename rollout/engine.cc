@@ -476,10 +476,23 @@ void Engine::Impl::AdmitAll(const std::vector<Admission>& admissions) {
     running += static_cast<int64_t>(seqs.size());
   }
   absl::StatusOr<torch::Tensor> logits = model.PrefillBatch(cache, prefill_slots, prefill_prompts);
-  if (logits.ok()) *logits = logits->to(torch::kCPU, torch::kFloat32).contiguous();  // (P, V)
+  std::vector<absl::Status> row_status(prefill_slots.size());
+  if (!logits.ok()) {
+    // Prefill the prompts one at a time, so only the request that fails is aborted
+    // (a failed PrefillBatch leaves every slot's length unchanged).
+    logits = torch::zeros({static_cast<int64_t>(prefill_slots.size()), vocab});
+    for (size_t p = 0; p < prefill_slots.size(); ++p) {
+      absl::StatusOr<torch::Tensor> one =
+          model.Prefill(cache, prefill_slots[p], prefill_prompts[p]);
+      row_status[p] = one.status();
+      if (one.ok()) (*logits)[static_cast<int64_t>(p)].copy_(*one);
+    }
+  }
+  *logits = logits->to(torch::kCPU, torch::kFloat32).contiguous();  // (P, V)
   // Every prefix is copied before any first token is sampled: sampling may
   // finish a sequence and free the slot its siblings copy from.
-  std::vector<absl::Status> statuses(seqs.size(), logits.status());
+  std::vector<absl::Status> statuses(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) statuses[i] = row_status[row_of[i]];
   for (size_t i = 0; i < seqs.size(); ++i) {
     if (statuses[i].ok() && source_of[i] >= 0) {
       statuses[i] = cache.CopyPrefix(seqs[source_of[i]]->slot, seqs[i]->slot, seqs[i]->prompt_len);
