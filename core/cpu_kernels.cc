@@ -103,7 +103,7 @@ RLVR_INLINE V16 Load16(const float* p) {
   return v;
 }
 
-RLVR_INLINE float HSum(V16 v) {
+RLVR_INLINE float HSum(const V16& v) {
   float s = 0;
   for (int i = 0; i < 16; ++i) s += v[i];
   return s;
