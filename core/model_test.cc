@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/packed_linear.h"
 #include "core/safetensors_torch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -422,6 +423,34 @@ INSTANTIATE_TEST_SUITE_P(HeadSizes, FusedDecodingTest,
                                            std::make_tuple(64, 4, true),
                                            std::make_tuple(128, 1, false),
                                            std::make_tuple(48, 2, false)));
+
+}  // namespace
+}  // namespace rlvr
+
+namespace rlvr {
+namespace {
+
+// The prepacked linear against at::linear on the row-major weight, with and
+// without bias, for decode-sized and prefill-sized row counts. The packing ops
+// must be present in the LibTorch we build against, or decoding silently takes
+// the slower path.
+TEST(PackedLinearTest, EqualsAtLinear) {
+  torch::manual_seed(0);
+  torch::Tensor w = torch::randn({384, 96});
+  torch::Tensor b = torch::randn({384});
+  torch::Tensor packed = PackLinearWeight(w);
+  ASSERT_TRUE(packed.defined()) << "LibTorch lacks mkldnn::_reorder_linear_weight";
+  for (int64_t rows : {1, 7, 32, 300}) {
+    torch::Tensor x = torch::randn({rows, 96});
+    torch::Tensor want = at::linear(x, w, b);
+    EXPECT_LT((PackedLinear(x, packed, b) - want).abs().max().item<double>(), 1e-4) << rows;
+    EXPECT_LT(
+        (PackedLinear(x, packed, torch::Tensor()) - at::linear(x, w)).abs().max().item<double>(),
+        1e-4)
+        << rows;
+  }
+  EXPECT_FALSE(PackLinearWeight(w.to(torch::kBFloat16)).defined());  // float32 only
+}
 
 }  // namespace
 }  // namespace rlvr

@@ -1,8 +1,8 @@
 // Prepacked float32 linear layers for CPU inference: oneDNN's blocked weight
 // layout (the mkldnn::_reorder_linear_weight and mkldnn::_linear_pointwise ops
-// that ship with LibTorch, as PyTorch's own compiler uses them). For the skinny
-// matmuls of decoding (8-64 rows) they run 1.5-2x faster than at::linear on the
-// row-major weight, because the weight is not repacked on every call.
+// that ship with LibTorch, as PyTorch's own compiler uses them): the weight is
+// packed once instead of on every call, which matters most for the skinny
+// matmuls of decoding (`rlvr bench rollout` measures the decoding path as a whole).
 //
 //   torch::Tensor packed = PackLinearWeight(w);   // undefined when unavailable
 //   y = packed.defined() ? PackedLinear(x, packed, b) : at::linear(x, w, b);
