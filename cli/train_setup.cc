@@ -161,7 +161,8 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.Read("sft.steps", &setup->sft.steps, {.min = 0});
   r.Read("sft.batch_size", &setup->sft.batch_size, {.min = 1});
   r.Read("sft.lr", &sft_lr, {.min = 0, .min_exclusive = true});
-  r.Read("sft.micro_batch_tokens", &setup->sft.options.micro_batch_tokens, {.min = 1});
+  r.Read("sft.row_tokens", &setup->sft.options.packing.row_tokens, {.min = 1});
+  r.Read("sft.micro_batch_tokens", &setup->sft.options.packing.micro_batch_tokens, {.min = 1});
   setup->sft.optimizer.schedule.lr = sft_lr;
   setup->sft.optimizer.weight_decay = 0.0;
   // rollout
@@ -198,7 +199,8 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.ReadChoice("learner.kl_in", &kl_in, {"loss", "reward"});
   grpo.loss.kl_estimator = KlEstimatorFromName(kl_estimator).value_or(KlEstimator::kK3);
   grpo.kl_placement = kl_in == "reward" ? KlPlacement::kReward : KlPlacement::kLoss;
-  r.Read("learner.micro_batch_tokens", &grpo.micro_batch_tokens, {.min = 1});
+  r.Read("learner.row_tokens", &grpo.packing.row_tokens, {.min = 1});
+  r.Read("learner.micro_batch_tokens", &grpo.packing.micro_batch_tokens, {.min = 1});
   int64_t zero_stage = 0;
   r.Read("learner.zero_stage", &zero_stage, {.min = 0, .max = 1});
   opt.shard_state = zero_stage == 1;

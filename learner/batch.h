@@ -1,7 +1,9 @@
-// Padding-free micro-batches: (prompt, completion) sequences packed end to end into
-// one row, so no FLOP is spent on padding. The model attends within each sequence
-// only (TokenBatch::segment_ids). Per-token results come back as (B, Tc) tensors
-// aligned with each sequence's completion, for the loss functions.
+// Packed micro-batches: (prompt, completion) sequences packed end to end into rows, so
+// little compute is spent on padding. The model attends within each sequence only
+// (TokenBatch::segment_ids). A micro-batch is several rows run in one forward and
+// backward pass; attention costs the square of a row's length, so rows are kept short
+// and passes large. Per-token results come back as (B, Tc) tensors aligned with each
+// sequence's completion, for the loss functions.
 #ifndef RLVR_LEARNER_BATCH_H_
 #define RLVR_LEARNER_BATCH_H_
 
@@ -22,19 +24,35 @@ struct Sequence {
   std::vector<float> completion_mask;
 };
 
+struct PackOptions {
+  // Tokens per packed row: a row's tokens attend within their own sequence, but the
+  // attention kernel's cost grows with the square of the row length. A longer
+  // sequence gets a row of its own.
+  int64_t row_tokens = 256;
+  // Rows x row length per forward and backward pass (activation memory); a row longer
+  // than this is a pass of its own.
+  int64_t micro_batch_tokens = 8192;
+};
+
 struct PackedBatch {
-  TokenBatch batch;            // (1, L): input ids, positions and segment ids
-  torch::Tensor targets;       // (1, L) int64: next token at each position (0 where unused)
+  // (R, L): input ids, positions and segment ids of R rows; a row shorter than L is
+  // padded at its end with token 0 in a segment of its own (-1).
+  TokenBatch batch;
+  torch::Tensor targets;       // (R, L) int64: next token at each position (0 where unused)
   std::vector<int64_t> index;  // which Sequence (index into the caller's list) each row of
                                // the (B, Tc) outputs belongs to
-  torch::Tensor gather;        // (B, Tc) int64: position in the row of completion token t
+  torch::Tensor gather;        // (B, Tc) int64: flat position (row * L + column) of
+                               // completion token t's prediction
   torch::Tensor mask;          // (B, Tc) float32: 1 on completion tokens in the loss
 };
 
-// Packs `sequences[indices]` greedily, in the given order, into rows of at most
-// `max_tokens` tokens (a longer sequence gets a row of its own).
+// Packs `sequences[indices]` into rows first-fit in the given order (each sequence
+// goes to the first row it fits in), then groups consecutive rows into micro-batches
+// of at most options.micro_batch_tokens padded tokens. Deterministic; every index
+// appears in exactly one micro-batch.
 std::vector<PackedBatch> PackSequences(const std::vector<Sequence>& sequences,
-                                       const std::vector<int64_t>& indices, int64_t max_tokens);
+                                       const std::vector<int64_t>& indices,
+                                       const PackOptions& options);
 
 // Log-probabilities (and entropies when asked) of each packed sequence's completion
 // tokens: (B, Tc) float32 tensors, 0 where mask is 0. Differentiable when grad mode is

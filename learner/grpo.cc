@@ -79,7 +79,7 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
       torch::NoGradGuard no_grad;
       torch::Tensor penalised = scores.clone();
       for (const PackedBatch& packed :
-           PackSequences(sequences, order, options.micro_batch_tokens)) {
+           PackSequences(sequences, order, options.packing)) {
         ASSIGN_OR_RETURN(TokenLogprobsResult cur, CompletionLogprobs(policy, packed, ref_options));
         ASSIGN_OR_RETURN(TokenLogprobsResult ref,
                          CompletionLogprobs(*reference, packed, ref_options));
@@ -122,7 +122,7 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
     double loss_sum = 0, weight_sum = 0;
     PolicyLossMetrics acc;
     for (const PackedBatch& packed :
-         PackSequences(sequences, trained, options.micro_batch_tokens)) {
+         PackSequences(sequences, trained, options.packing)) {
       PolicyLossInputs in;
       {
         torch::AutoGradMode grad(true);

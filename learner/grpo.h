@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "learner/advantages.h"
+#include "learner/batch.h"
 #include "learner/losses.h"
 
 namespace rlvr {
@@ -53,7 +54,7 @@ struct GrpoOptions {
   // task is mostly solved or mostly failed. The loss metrics are then over the samples
   // trained on.
   bool skip_zero_advantage = true;
-  int64_t micro_batch_tokens = 8192;
+  PackOptions packing;  // rows and passes of the forward and backward passes
 };
 
 struct GrpoStepStats {

@@ -73,7 +73,7 @@ StepResult TwoSteps(const Transformer& base, const std::vector<RolloutSample>& s
   Optimizer optimizer(params, oo);
   GrpoOptions go;
   go.advantage_options.group_size = kGroup;
-  go.micro_batch_tokens = 24;  // several micro-batches
+  go.packing = {.row_tokens = 24, .micro_batch_tokens = 48};  // several micro-batches
   go.skip_zero_advantage = skip;
   for (int step = 0; step < 2; ++step) {
     absl::StatusOr<GrpoStepStats> stats =

@@ -31,7 +31,7 @@ absl::StatusOr<SftStepStats> SftStep(const Transformer& model, Optimizer& optimi
   double loss_sum = 0;
   try {
     torch::AutoGradMode grad(true);
-    for (const PackedBatch& packed : PackSequences(sequences, order, options.micro_batch_tokens)) {
+    for (const PackedBatch& packed : PackSequences(sequences, order, options.packing)) {
       ASSIGN_OR_RETURN(TokenLogprobsResult r, CompletionLogprobs(model, packed, {}));
       torch::Tensor loss = -r.logprobs.sum() / global_tokens;
       loss.backward();

@@ -16,7 +16,7 @@ class Optimizer;
 class DataParallel;
 
 struct SftOptions {
-  int64_t micro_batch_tokens = 8192;  // tokens per packed micro-batch
+  PackOptions packing;  // rows and passes of the forward and backward passes
 };
 
 struct SftStepStats {
