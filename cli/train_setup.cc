@@ -174,6 +174,9 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   r.Read("rollout.top_p", &sampling.top_p, {.min = 0, .max = 1, .min_exclusive = true});
   r.Read("rollout.top_k", &sampling.top_k, {.min = 0});
   r.Read("rollout.kv_cache_mb", &kv_mb, {.min = 1});
+  int64_t rollout_max_len = 0;
+  r.Read("rollout.max_len", &rollout_max_len, {.min = 0});
+  r.Read("rollout.max_batch", &setup->engine.max_batch, {.min = 0});
   r.Read("rollout.workers", &setup->rollout_workers);
   setup->engine.kv_byte_budget = kv_mb << 20;
   // learner
@@ -352,7 +355,21 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     ASSIGN_OR_RETURN(Transformer model, Transformer::Load(model_path, model_options));
     setup->policy = std::make_unique<Transformer>(std::move(model));
   }
-  setup->engine.max_len = std::min<int64_t>(setup->policy->config().max_position_embeddings, 4096);
+  // A KV cache slot holds max_len tokens, so a context as long as the tasks need fits
+  // many more sequences in rollout.kv_cache_mb than the model's whole context.
+  const int64_t model_len =
+      std::min<int64_t>(setup->policy->config().max_position_embeddings, 4096);
+  if (rollout_max_len > model_len) {
+    return absl::InvalidArgumentError(absl::StrCat("rollout.max_len: ", rollout_max_len,
+                                                   " is more than the model's context of ",
+                                                   model_len, " tokens"));
+  }
+  if (rollout_max_len > 0 && rollout_max_len <= sampling.max_new_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rollout.max_len: ", rollout_max_len, " tokens leave no room for a prompt ",
+                     "before rollout.max_new_tokens (", sampling.max_new_tokens, ")"));
+  }
+  setup->engine.max_len = rollout_max_len > 0 ? rollout_max_len : model_len;
   if (setup->trainer.tool_runner && setup->trainer.max_episode_tokens >= setup->engine.max_len) {
     return absl::InvalidArgumentError(
         absl::StrCat("env.max_episode_tokens: ", setup->trainer.max_episode_tokens,

@@ -70,16 +70,6 @@ RLVR_CPU_CLONES void RmsNormRange(const float* x, const float* weight, float eps
   }
 }
 
-RLVR_CPU_CLONES void SiluMulRange(const float* gate_up, int64_t inter, float* out, int64_t begin,
-                                  int64_t end) {
-  for (int64_t r = begin; r < end; ++r) {
-    const float* g = gate_up + r * 2 * inter;
-    const float* u = g + inter;
-    float* o = out + r * inter;
-    for (int64_t i = 0; i < inter; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-  }
-}
-
 // Items are (token, kv head) pairs: item = t * Hkv + h.
 RLVR_CPU_CLONES void WriteKvRange(const CachedAttentionArgs& a, int64_t begin, int64_t end) {
   const int64_t hq = a.num_heads, hkv = a.num_kv_heads, d = a.head_dim;
@@ -222,12 +212,6 @@ void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, i
                  float* out) {
   at::parallel_for(0, rows, Grain(dim), [&](int64_t begin, int64_t end) {
     RmsNormRange(x, weight, eps, dim, out, begin, end);
-  });
-}
-
-void SiluMulRows(const float* gate_up, int64_t rows, int64_t inter, float* out) {
-  at::parallel_for(0, rows, Grain(inter * 8), [&](int64_t begin, int64_t end) {
-    SiluMulRange(gate_up, inter, out, begin, end);
   });
 }
 

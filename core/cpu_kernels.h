@@ -21,10 +21,6 @@ inline constexpr int64_t kMaxHeadDim = 512;
 void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, int64_t dim,
                  float* out);
 
-// out[r, :] = silu(gate_up[r, 0:inter]) * gate_up[r, inter:2*inter], rows of 2*inter floats in,
-// `inter` floats out (SwiGLU).
-void SiluMulRows(const float* gate_up, int64_t rows, int64_t inter, float* out);
-
 struct CachedAttentionArgs {
   int64_t num_tokens = 0;
   int64_t num_heads = 0;     // Hq

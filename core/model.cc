@@ -18,6 +18,7 @@
 #include "core/safetensors.h"
 #include "core/safetensors_torch.h"
 #include "core/status_macros.h"
+#include "core/train_kernels.h"
 #include "nlohmann/json.hpp"
 
 namespace rlvr {
@@ -61,17 +62,35 @@ Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }
 
-// HF RMSNorm: normalise in float32, cast back, then scale.
+// HF RMSNorm: normalise in float32, cast back, then scale. One fused pass
+// forward and backward for CPU float32 (train_kernels.h).
 Tensor RmsNorm(const Tensor& x, const Tensor& weight, double eps) {
+  if (train::UseFusedCpu(x, weight)) return train::FusedRmsNorm(x, weight, eps);
   Tensor xf = x.to(torch::kFloat32);
   Tensor normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return weight * normed.to(x.scalar_type());
+}
+
+// SwiGLU: silu(gate) * up, fused for CPU float32 (train_kernels.h).
+Tensor SiluMul(const Tensor& gate, const Tensor& up) {
+  if (train::UseFusedCpu(gate, up)) return train::FusedSiluMul(gate, up);
+  return torch::silu(gate) * up;
 }
 
 // rotate_half(x) = cat(-x2, x1) over the last dim.
 Tensor RotateHalf(const Tensor& x) {
   const int64_t half = x.size(-1) / 2;
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+// x * cos + rotate_half(x) * sin for x (B, T, H, D) and cos, sin (B, T, 1, D);
+// one fused pass forward and backward for CPU float32 (train_kernels.h).
+Tensor ApplyRope(const Tensor& x, const Tensor& cos, const Tensor& sin) {
+  if (train::UseFusedCpu(x, cos) && train::UseFusedCpu(x, sin) && x.size(-1) % 2 == 0 &&
+      !cos.requires_grad() && !sin.requires_grad()) {
+    return train::FusedRope(x, cos, sin);
+  }
+  return x * cos + RotateHalf(x) * sin;
 }
 
 absl::Status TorchError(const std::string& where, const std::exception& e) {
@@ -382,20 +401,20 @@ struct Transformer::Impl {
       *q = RmsNorm(*q, l.q_norm, config.rms_norm_eps);
       *k = RmsNorm(*k, l.k_norm, config.rms_norm_eps);
     }
-    *q = *q * cos + RotateHalf(*q) * sin;
-    *k = *k * cos + RotateHalf(*k) * sin;
+    *q = ApplyRope(*q, cos, sin);
+    *k = ApplyRope(*k, cos, sin);
   }
 
   Tensor Mlp(const Layer& l, const Tensor& x) const {
     if (l.gate_up_w.defined()) {
       Tensor gate_up = Linear(x, l.gate_up_w, l.gate_up_b);
       const int64_t I = config.intermediate_size;
-      return Linear(torch::silu(gate_up.narrow(-1, 0, I)) * gate_up.narrow(-1, I, I), l.down_w,
+      return Linear(SiluMul(gate_up.narrow(-1, 0, I), gate_up.narrow(-1, I, I)), l.down_w,
                     l.down_b);
     }
     Tensor gate = Linear(x, l.gate_w, l.gate_b);
     Tensor up = Linear(x, l.up_w, l.up_b);
-    return Linear(torch::silu(gate) * up, l.down_w, l.down_b);
+    return Linear(SiluMul(gate, up), l.down_w, l.down_b);
   }
 
   // Attention of q (B, Hq, Tq, D) over k, v (B, Hkv, Tk, D); mask (B, 1, Tq, Tk)
@@ -441,19 +460,29 @@ struct Transformer::Impl {
     }
     for (const auto& [name, t] :
          {std::pair<const char*, Tensor>{"position_ids", batch.position_ids},
-          {"segment_ids", batch.segment_ids}}) {
+          {"segment_ids", batch.segment_ids},
+          {"parent_ids", batch.parent_ids}}) {
       if (t.defined() && (t.sizes() != ids.sizes() || t.scalar_type() != torch::kInt64)) {
         return absl::InvalidArgumentError(
             absl::StrCat(name, " must be int64 with the shape of input_ids ",
                          ShapeString(ids.sizes()), ", got ", ShapeString(t.sizes())));
       }
     }
+    if (batch.parent_ids.defined() &&
+        (!batch.segment_ids.defined() || !batch.position_ids.defined())) {
+      return absl::InvalidArgumentError("parent_ids need segment_ids and position_ids");
+    }
     const int64_t T = ids.size(1);
     Tensor idx = torch::arange(T, ids.options()).unsqueeze(0).expand_as(ids);
     if (batch.segment_ids.defined()) {
       Tensor seg = batch.segment_ids.to(options.device);
-      // Block-diagonal causal: same segment and not in the future.
-      Tensor same = seg.unsqueeze(2) == seg.unsqueeze(1);                             // (B, T, T)
+      // Block-diagonal causal: same segment (or the token's parent segment) and not in
+      // the future.
+      Tensor same = seg.unsqueeze(2) == seg.unsqueeze(1);  // (B, T, T)
+      if (batch.parent_ids.defined()) {
+        Tensor parent = batch.parent_ids.to(options.device).unsqueeze(2);  // (B, T, 1)
+        same = same.logical_or((parent == seg.unsqueeze(1)).logical_and(parent >= 0));
+      }
       Tensor causal = torch::ones({T, T}, seg.options().dtype(torch::kBool)).tril();  // (T, T)
       *mask = same.logical_and(causal).unsqueeze(1);
       if (!batch.position_ids.defined()) {
@@ -497,10 +526,10 @@ struct Transformer::Impl {
     if (!packed) {
       auto p = std::make_shared<Packed>();
       for (const Layer& l : layers) {
-        p->layers.push_back({PackLinearWeight(l.qkv_w), PackLinearWeight(l.o_w),
-                             PackLinearWeight(l.gate_up_w), PackLinearWeight(l.down_w)});
+        p->layers.push_back({PackIfPays(l.qkv_w), PackIfPays(l.o_w), PackIfPays(l.gate_up_w),
+                             PackIfPays(l.down_w)});
       }
-      p->head = PackLinearWeight(lm_head);
+      p->head = PackIfPays(lm_head);
       packed = std::move(p);
     }
     return packed;
@@ -511,9 +540,14 @@ struct Transformer::Impl {
     packed.reset();
   }
 
+  static Tensor PackIfPays(const Tensor& w) {
+    return PackingPays(w) ? PackLinearWeight(w) : Tensor();
+  }
+
   static Tensor InferLinear(const Tensor& x, const Tensor& packed_w, const Tensor& w,
                             const Tensor& b) {
-    return packed_w.defined() ? PackedLinear(x, packed_w, b) : Linear(x, w, b);
+    return packed_w.defined() && x.size(0) >= kMinPackedRows ? PackedLinear(x, packed_w, b)
+                                                             : Linear(x, w, b);
   }
 
   // The fused path: runs tokens `ids` (N) int64, token t at position positions[t]
@@ -537,7 +571,6 @@ struct Transformer::Impl {
     Tensor x = embed.index_select(0, ids);  // (N, H)
     Tensor h = torch::empty({N, H}, x.options());
     Tensor attn = torch::empty({N, config.num_attention_heads * D}, x.options());
-    Tensor act = torch::empty({N, I}, x.options());
     Tensor slots_c = slots.contiguous(), positions_c = positions.contiguous();
     cpu::CachedAttentionArgs a;
     a.num_tokens = N;
@@ -568,7 +601,7 @@ struct Transformer::Impl {
       cpu::RmsNormRows(x.data_ptr<float>(), l.post_norm.data_ptr<float>(), eps, N, H,
                        h.data_ptr<float>());
       Tensor gate_up = InferLinear(h, p.gate_up, l.gate_up_w, l.gate_up_b).contiguous();
-      cpu::SiluMulRows(gate_up.data_ptr<float>(), N, I, act.data_ptr<float>());
+      Tensor act = train::FusedSiluMul(gate_up.narrow(1, 0, I), gate_up.narrow(1, I, I));
       x.add_(InferLinear(act, p.down, l.down_w, l.down_b));
     }
     Tensor last = x.index_select(0, select).contiguous();  // (R, H)

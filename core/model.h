@@ -14,10 +14,11 @@
 //
 // Decoding speed: a float32 CPU model made without requires_grad decodes
 // (Prefill, PrefillBatch, DecodeStep) through fused kernels and a prepacked
-// copy of its matmul weights, made on first use (about the size of the weights
-// again). LoadNamedTensors refreshes that copy; writing into NamedParameters()
-// of such a model does not, so change its weights through LoadNamedTensors.
-// Errors: absl::Status; LibTorch exceptions never escape these methods.
+// copy of its matmul weights of at least 512 x 512 (where packing pays, see
+// packed_linear.h), made on first use (about the size of those weights again). LoadNamedTensors
+// refreshes that copy; writing into NamedParameters() of such a model does not, so change its
+// weights through LoadNamedTensors. Errors: absl::Status; LibTorch exceptions never escape these
+// methods.
 #ifndef RLVR_CORE_MODEL_H_
 #define RLVR_CORE_MODEL_H_
 
@@ -64,6 +65,10 @@ struct TokenBatch {
   torch::Tensor position_ids;  // (B, T) int64; undefined = position within each
                                //   run of equal segment ids (0, 1, ... per segment)
   torch::Tensor segment_ids;   // (B, T) int64; undefined = one causal sequence per row
+  // (B, T) int64 or undefined (none): a segment whose earlier tokens this token also
+  // attends, -1 for none. A prompt shared by several completions is packed once as
+  // their parent segment. Requires segment_ids and position_ids.
+  torch::Tensor parent_ids;
 };
 
 struct TokenLogprobsOptions {

@@ -440,7 +440,7 @@ TEST(PackedLinearTest, EqualsAtLinear) {
   torch::Tensor b = torch::randn({384});
   torch::Tensor packed = PackLinearWeight(w);
   ASSERT_TRUE(packed.defined()) << "LibTorch lacks mkldnn::_reorder_linear_weight";
-  for (int64_t rows : {1, 7, 32, 300}) {
+  for (int64_t rows : {1, 7, 32, 300, 320}) {  // 300 is padded to 320 rows inside
     torch::Tensor x = torch::randn({rows, 96});
     torch::Tensor want = at::linear(x, w, b);
     EXPECT_LT((PackedLinear(x, packed, b) - want).abs().max().item<double>(), 1e-4) << rows;
@@ -450,6 +450,8 @@ TEST(PackedLinearTest, EqualsAtLinear) {
         << rows;
   }
   EXPECT_FALSE(PackLinearWeight(w.to(torch::kBFloat16)).defined());  // float32 only
+  EXPECT_FALSE(PackingPays(w));
+  EXPECT_TRUE(PackingPays(torch::zeros({512, 1536})));
 }
 
 }  // namespace

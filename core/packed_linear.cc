@@ -40,8 +40,19 @@ torch::Tensor PackLinearWeight(const torch::Tensor& weight) {
   return stack.at(0).toTensor();
 }
 
+bool PackingPays(const torch::Tensor& weight) {
+  return weight.defined() && weight.dim() == 2 && weight.size(0) >= kMinPackedDim &&
+         weight.size(1) >= kMinPackedDim;
+}
+
 torch::Tensor PackedLinear(const torch::Tensor& x, const torch::Tensor& packed,
                            const torch::Tensor& bias) {
+  const int64_t m = x.size(0);
+  if (m > 128 && m % 64 != 0) {
+    const int64_t padded = (m + 63) / 64 * 64;
+    return PackedLinear(torch::constant_pad_nd(x, {0, 0, 0, padded - m}), packed, bias)
+        .narrow(0, 0, m);
+  }
   torch::jit::Stack stack{x,
                           packed,
                           bias.defined() ? c10::IValue(bias) : c10::IValue(),

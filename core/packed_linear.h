@@ -17,7 +17,18 @@ namespace rlvr {
 // LibTorch lacks the ops (builds without oneDNN) or the weight does not qualify.
 torch::Tensor PackLinearWeight(const torch::Tensor& weight);
 
+// Whether packing a (N, K) weight pays, and from how many rows M of x. Timed against
+// at::linear on one thread (LibTorch 2.15, AVX-512): packed ran 1.1-1.8x faster with
+// N and K >= 512 and M >= 8, but 1.1-5x slower for smaller weights (the tiny default
+// model's) and for M = 1, where oneDNN's per-call overhead outweighs the packing.
+inline constexpr int64_t kMinPackedDim = 512;
+inline constexpr int64_t kMinPackedRows = 8;
+bool PackingPays(const torch::Tensor& weight);
+
 // x (M, K) float32 CPU -> (M, N): x @ weight^T + bias (bias (N) or undefined).
+// oneDNN builds a kernel for every new M it sees (about 1 ms each): above 128 rows
+// (prefill, whose M is the total prompt length) x is padded to a multiple of 64 rows,
+// so a run builds a bounded number of kernels.
 torch::Tensor PackedLinear(const torch::Tensor& x, const torch::Tensor& packed,
                            const torch::Tensor& bias);
 

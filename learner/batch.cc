@@ -7,62 +7,114 @@
 namespace rlvr {
 namespace {
 
-int64_t Length(const Sequence& s) {
-  return static_cast<int64_t>(s.prompt.size() + s.completion.size());
+// Sequences packed together: with a shared prompt, the prompt but its last token once
+// (the parent segment), then each member's last prompt token and completion.
+struct Unit {
+  std::vector<int64_t> members;  // indices into the caller's sequences
+  int64_t shared = 0;            // tokens of the parent segment; 0 = none
+  int64_t length = 0;            // tokens in all
+};
+
+std::vector<Unit> Units(const std::vector<Sequence>& sequences, const std::vector<int64_t>& indices,
+                        bool share) {
+  std::vector<Unit> units;
+  for (int64_t i : indices) {
+    const Sequence& s = sequences[i];
+    const int64_t p = static_cast<int64_t>(s.prompt.size());
+    const int64_t c = static_cast<int64_t>(s.completion.size());
+    if (share && !units.empty() && p >= 2 &&
+        sequences[units.back().members.front()].prompt == s.prompt) {
+      Unit& u = units.back();
+      if (u.shared == 0) u.shared = p - 1;  // the second member: share from now on
+      u.members.push_back(i);
+      u.length = u.shared;
+      for (int64_t m : u.members) u.length += 1 + sequences[m].completion.size();
+      continue;
+    }
+    units.push_back({{i}, 0, p + c});
+  }
+  return units;
 }
 
-// One micro-batch of `rows`, each a list of indices into `sequences`.
+// One micro-batch of `rows`, each a list of units.
 PackedBatch PackRows(const std::vector<Sequence>& sequences,
-                     const std::vector<std::vector<int64_t>>& rows) {
+                     const std::vector<std::vector<const Unit*>>& rows) {
   int64_t width = 1, b = 0, max_completion = 1;
+  bool any_shared = false;
   for (const auto& row : rows) {
     int64_t len = 0;
-    for (int64_t i : row) {
-      len += Length(sequences[i]);
-      max_completion = std::max<int64_t>(max_completion, sequences[i].completion.size());
+    for (const Unit* u : row) {
+      len += u->length;
+      any_shared = any_shared || u->shared > 0;
+      b += static_cast<int64_t>(u->members.size());
+      for (int64_t i : u->members) {
+        max_completion = std::max<int64_t>(max_completion, sequences[i].completion.size());
+      }
     }
     width = std::max(width, len);
-    b += static_cast<int64_t>(row.size());
   }
   const int64_t r = static_cast<int64_t>(rows.size());
   torch::Tensor ids = torch::zeros({r, width}, torch::kInt64);
   torch::Tensor pos = torch::zeros({r, width}, torch::kInt64);
   torch::Tensor seg = torch::full({r, width}, -1, torch::kInt64);  // padding: segment -1
+  torch::Tensor parent = torch::full({r, width}, -1, torch::kInt64);
   torch::Tensor targets = torch::zeros({r, width}, torch::kInt64);
   torch::Tensor gather = torch::zeros({b, max_completion}, torch::kInt64);
   torch::Tensor mask = torch::zeros({b, max_completion}, torch::kFloat32);
   auto id = ids.accessor<int64_t, 2>();
   auto ps = pos.accessor<int64_t, 2>();
   auto sg = seg.accessor<int64_t, 2>();
+  auto pa = parent.accessor<int64_t, 2>();
   auto tg = targets.accessor<int64_t, 2>();
   auto g = gather.accessor<int64_t, 2>();
   auto m = mask.accessor<float, 2>();
   PackedBatch packed;
-  int64_t out = 0;  // row of the (B, Tc) outputs
+  int64_t out = 0;      // row of the (B, Tc) outputs
+  int64_t segment = 0;  // next segment id
   for (int64_t row = 0; row < r; ++row) {
     int64_t col = 0;
-    for (int64_t i : rows[row]) {
-      const Sequence& s = sequences[i];
-      const int64_t p = static_cast<int64_t>(s.prompt.size()), len = Length(s);
-      for (int64_t t = 0; t < len; ++t) {
-        id[row][col + t] = t < p ? s.prompt[t] : s.completion[t - p];
-        ps[row][col + t] = t;
-        sg[row][col + t] = out;
+    for (const Unit* u : rows[row]) {
+      int64_t parent_segment = -1;
+      if (u->shared > 0) {
+        const Sequence& first = sequences[u->members.front()];
+        parent_segment = segment++;
+        for (int64_t t = 0; t < u->shared; ++t) {
+          id[row][col + t] = first.prompt[t];
+          ps[row][col + t] = t;
+          sg[row][col + t] = parent_segment;
+        }
+        col += u->shared;
       }
-      // Position col+t predicts token t+1 of the sequence; the last predicts nothing.
-      for (int64_t t = 0; t + 1 < len; ++t) tg[row][col + t] = id[row][col + t + 1];
-      for (size_t t = 0; t < s.completion.size(); ++t) {
-        g[out][t] = row * width + col + p - 1 + static_cast<int64_t>(t);
-        m[out][t] = s.completion_mask.empty() ? 1.0f : s.completion_mask[t];
+      for (int64_t i : u->members) {
+        // The member's tokens from prompt position `from` on.
+        const Sequence& s = sequences[i];
+        const int64_t p = static_cast<int64_t>(s.prompt.size());
+        const int64_t from = u->shared;
+        const int64_t len = p + static_cast<int64_t>(s.completion.size()) - from;
+        for (int64_t t = 0; t < len; ++t) {
+          const int64_t k = from + t;  // position in the whole sequence
+          id[row][col + t] = k < p ? s.prompt[k] : s.completion[k - p];
+          ps[row][col + t] = k;
+          sg[row][col + t] = segment;
+          pa[row][col + t] = parent_segment;
+        }
+        // Column col+t predicts the sequence's next token; the last predicts nothing.
+        for (int64_t t = 0; t + 1 < len; ++t) tg[row][col + t] = id[row][col + t + 1];
+        for (size_t t = 0; t < s.completion.size(); ++t) {
+          g[out][t] = row * width + col + (p - 1 - from) + static_cast<int64_t>(t);
+          m[out][t] = s.completion_mask.empty() ? 1.0f : s.completion_mask[t];
+        }
+        packed.index.push_back(i);
+        col += len;
+        ++segment;
+        ++out;
       }
-      packed.index.push_back(i);
-      col += len;
-      ++out;
     }
   }
   packed.batch.input_ids = ids;
   packed.batch.position_ids = pos;
   packed.batch.segment_ids = seg;
+  if (any_shared) packed.batch.parent_ids = parent;
   packed.targets = targets;
   packed.gather = gather;
   packed.mask = mask;
@@ -74,25 +126,25 @@ PackedBatch PackRows(const std::vector<Sequence>& sequences,
 std::vector<PackedBatch> PackSequences(const std::vector<Sequence>& sequences,
                                        const std::vector<int64_t>& indices,
                                        const PackOptions& options) {
-  const int64_t row_cap = std::max<int64_t>(1, std::min(options.row_tokens,
-                                                         options.micro_batch_tokens));
-  // First fit: each sequence joins the first row with room for it.
-  std::vector<std::vector<int64_t>> rows;
+  const int64_t row_cap =
+      std::max<int64_t>(1, std::min(options.row_tokens, options.micro_batch_tokens));
+  const std::vector<Unit> units = Units(sequences, indices, options.share_prompts);
+  // First fit: each unit joins the first row with room for it.
+  std::vector<std::vector<const Unit*>> rows;
   std::vector<int64_t> used;
-  for (int64_t i : indices) {
-    const int64_t len = Length(sequences[i]);
+  for (const Unit& u : units) {
     size_t r = 0;
-    while (r < rows.size() && used[r] + len > row_cap) ++r;
+    while (r < rows.size() && used[r] + u.length > row_cap) ++r;
     if (r == rows.size()) {
       rows.emplace_back();
       used.push_back(0);
     }
-    rows[r].push_back(i);
-    used[r] += len;
+    rows[r].push_back(&u);
+    used[r] += u.length;
   }
   // Consecutive rows into passes while rows x the longest row fits the budget.
   std::vector<PackedBatch> out;
-  std::vector<std::vector<int64_t>> pass;
+  std::vector<std::vector<const Unit*>> pass;
   int64_t width = 0;
   for (size_t r = 0; r < rows.size(); ++r) {
     const int64_t w = std::max(width, used[r]);
@@ -114,6 +166,7 @@ absl::StatusOr<TokenLogprobsResult> CompletionLogprobs(const Transformer& model,
   const torch::Device device = model.options().device;
   TokenBatch batch{packed.batch.input_ids.to(device), packed.batch.position_ids.to(device),
                    packed.batch.segment_ids.to(device)};
+  if (packed.batch.parent_ids.defined()) batch.parent_ids = packed.batch.parent_ids.to(device);
   ASSIGN_OR_RETURN(TokenLogprobsResult row,
                    model.TokenLogprobs(batch, packed.targets.to(device), options));
   torch::Tensor gather = packed.gather.to(device);

@@ -32,11 +32,17 @@ struct PackOptions {
   // Rows x row length per forward and backward pass (activation memory); a row longer
   // than this is a pass of its own.
   int64_t micro_batch_tokens = 8192;
+  // Consecutive sequences with the same prompt (a GRPO group) share one copy of it:
+  // the prompt but its last token is packed once as a parent segment that each
+  // completion attends (TokenBatch::parent_ids), and each completion's segment starts
+  // with the prompt's last token, which predicts its first completion token. The
+  // results are those of packing each sequence whole, for ~(G-1)/G less prompt work.
+  bool share_prompts = true;
 };
 
 struct PackedBatch {
-  // (R, L): input ids, positions and segment ids of R rows; a row shorter than L is
-  // padded at its end with token 0 in a segment of its own (-1).
+  // (R, L): input ids, positions, segment ids and (with shared prompts) parent ids of
+  // R rows; a row shorter than L is padded at its end with token 0 in segment -1.
   TokenBatch batch;
   torch::Tensor targets;       // (R, L) int64: next token at each position (0 where unused)
   std::vector<int64_t> index;  // which Sequence (index into the caller's list) each row of
@@ -46,10 +52,10 @@ struct PackedBatch {
   torch::Tensor mask;          // (B, Tc) float32: 1 on completion tokens in the loss
 };
 
-// Packs `sequences[indices]` into rows first-fit in the given order (each sequence
-// goes to the first row it fits in), then groups consecutive rows into micro-batches
-// of at most options.micro_batch_tokens padded tokens. Deterministic; every index
-// appears in exactly one micro-batch.
+// Packs `sequences[indices]` into rows first-fit in the given order (each sequence,
+// or run of sequences sharing a prompt, goes to the first row it fits in), then groups
+// consecutive rows into micro-batches of at most options.micro_batch_tokens padded
+// tokens. Deterministic; every index appears in exactly one micro-batch.
 std::vector<PackedBatch> PackSequences(const std::vector<Sequence>& sequences,
                                        const std::vector<int64_t>& indices,
                                        const PackOptions& options);

@@ -1,7 +1,7 @@
 // Packing: every sequence lands in exactly one row of one micro-batch within the budgets,
-// and the packed log-probabilities and their gradients equal those of each sequence run
-// alone through the model (the unpacked path, itself checked against transformers in
-// core/model_test).
+// and the packed log-probabilities and their gradients, with and without shared prompts,
+// equal those of each sequence run alone through the model (the unpacked path, itself
+// checked against transformers in core/model_test).
 #include "learner/batch.h"
 
 #include <algorithm>
@@ -31,7 +31,7 @@ Transformer TinyModel() {
 // empty completion and one with a completion mask.
 std::vector<Sequence> Sequences() {
   std::vector<Sequence> out;
-  const std::vector<std::pair<int, int>> lengths = {{3, 5}, {7, 2}, {2, 9}, {5, 0}, {4, 4},
+  const std::vector<std::pair<int, int>> lengths = {{3, 5}, {7, 2}, {2, 9},   {5, 0}, {4, 4},
                                                     {6, 7}, {1, 3}, {30, 12}, {3, 3}, {8, 1}};
   int next = 5;
   for (const auto& [p, c] : lengths) {
@@ -41,6 +41,21 @@ std::vector<Sequence> Sequences() {
     out.push_back(std::move(s));
   }
   out[4].completion_mask = {1, 0, 1, 1};
+  // A group of four sharing a prompt (one empty completion), and a pair sharing a
+  // one-token prompt (nothing to share).
+  for (int c : {4, 6, 0, 3}) {
+    Sequence s;
+    s.prompt = {7, 8, 9, 10, 11, 12};
+    for (int i = 0; i < c; ++i) s.completion.push_back(next++ % 400 + 3);
+    out.push_back(std::move(s));
+  }
+  out[out.size() - 3].completion_mask = {1, 1, 0, 1, 1, 0};
+  for (int c : {2, 5}) {
+    Sequence s;
+    s.prompt = {13};
+    for (int i = 0; i < c; ++i) s.completion.push_back(next++ % 400 + 3);
+    out.push_back(std::move(s));
+  }
   return out;
 }
 
@@ -68,29 +83,35 @@ std::vector<int64_t> Iota(size_t n) {
 
 struct Budget {
   int64_t row_tokens, micro_batch_tokens;
+  bool share_prompts = true;
 };
 
 class PackTest : public ::testing::TestWithParam<Budget> {};
 
 TEST_P(PackTest, EverySequenceOnceWithinTheBudgets) {
   const std::vector<Sequence> seqs = Sequences();
-  const PackOptions options{GetParam().row_tokens, GetParam().micro_batch_tokens};
-  std::vector<int64_t> indices = {9, 0, 8, 1, 7, 2, 6, 3, 5, 4};
+  const PackOptions options{GetParam().row_tokens, GetParam().micro_batch_tokens,
+                            GetParam().share_prompts};
+  std::vector<int64_t> indices = {9, 0, 8, 1, 7, 2, 10, 11, 12, 13, 6, 3, 14, 15, 5, 4};
   std::map<int64_t, int> seen;
   for (const PackedBatch& b : PackSequences(seqs, indices, options)) {
     const int64_t rows = b.batch.input_ids.size(0), width = b.batch.input_ids.size(1);
     ASSERT_EQ(b.batch.segment_ids.sizes(), b.batch.input_ids.sizes());
     ASSERT_EQ(b.targets.sizes(), b.batch.input_ids.sizes());
-    EXPECT_TRUE(rows == 1 || rows * width <= options.micro_batch_tokens)
-        << rows << " x " << width;
+    EXPECT_TRUE(rows == 1 || rows * width <= options.micro_batch_tokens) << rows << " x " << width;
     ASSERT_EQ(b.gather.size(0), static_cast<int64_t>(b.index.size()));
     // Tokens per row: real (segment >= 0) tokens within the row budget unless the row
-    // holds one sequence.
+    // holds one sequence or one group sharing a prompt (one root segment).
     torch::Tensor seg = b.batch.segment_ids;
+    torch::Tensor root = seg;
+    if (b.batch.parent_ids.defined()) {
+      EXPECT_TRUE(options.share_prompts);
+      root = torch::where(b.batch.parent_ids >= 0, b.batch.parent_ids, seg);
+    }
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t real = (seg[r] >= 0).sum().item<int64_t>();
-      const int64_t members = std::get<0>(at::_unique(seg[r].masked_select(seg[r] >= 0))).numel();
-      EXPECT_TRUE(members == 1 || real <= options.row_tokens) << real << " tokens in a row";
+      const int64_t units = std::get<0>(at::_unique(root[r].masked_select(seg[r] >= 0))).numel();
+      EXPECT_TRUE(units == 1 || real <= options.row_tokens) << real << " tokens in a row";
     }
     for (int64_t i : b.index) ++seen[i];
   }
@@ -101,7 +122,8 @@ TEST_P(PackTest, EverySequenceOnceWithinTheBudgets) {
 TEST_P(PackTest, LogprobsAndGradientsEqualEachSequenceAlone) {
   const Transformer model = TinyModel();
   const std::vector<Sequence> seqs = Sequences();
-  const PackOptions options{GetParam().row_tokens, GetParam().micro_batch_tokens};
+  const PackOptions options{GetParam().row_tokens, GetParam().micro_batch_tokens,
+                            GetParam().share_prompts};
   std::vector<torch::Tensor> params;
   for (auto& [name, p] : model.NamedParameters()) params.push_back(p);
 
@@ -122,7 +144,9 @@ TEST_P(PackTest, LogprobsAndGradientsEqualEachSequenceAlone) {
           << "sequence " << b.index[row] << "\n"
           << got << "\n"
           << alone * mask;
-      if (!s.completion_mask.empty()) EXPECT_EQ(mask[1].item<float>(), 0.0f);
+      if (!s.completion_mask.empty()) {
+        EXPECT_TRUE(torch::equal(mask, torch::tensor(s.completion_mask)));
+      }
       // Past the completion the outputs are zero.
       EXPECT_EQ(r->logprobs[row].narrow(0, c, r->logprobs.size(1) - c).abs().sum().item<float>(),
                 0.0f);
@@ -155,15 +179,18 @@ TEST_P(PackTest, LogprobsAndGradientsEqualEachSequenceAlone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Budgets, PackTest,
-                         ::testing::Values(Budget{16, 64},     // many rows and passes
-                                           Budget{24, 24},     // one row per pass
-                                           Budget{1, 8192},    // one sequence per row
-                                           Budget{40, 8192},   // one pass, padded rows
-                                           Budget{8192, 8192}  // one row
+                         ::testing::Values(Budget{16, 64},            // many rows and passes
+                                           Budget{24, 24},            // one row per pass
+                                           Budget{1, 8192},           // one unit per row
+                                           Budget{40, 8192},          // one pass, padded rows
+                                           Budget{8192, 8192},        // one row
+                                           Budget{40, 8192, false},   // prompts not shared
+                                           Budget{8192, 8192, false}  // one row, not shared
                                            ),
                          [](const ::testing::TestParamInfo<Budget>& info) {
                            return "row" + std::to_string(info.param.row_tokens) + "_pass" +
-                                  std::to_string(info.param.micro_batch_tokens);
+                                  std::to_string(info.param.micro_batch_tokens) +
+                                  (info.param.share_prompts ? "" : "_unshared");
                          });
 
 }  // namespace
