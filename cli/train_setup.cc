@@ -360,9 +360,9 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   const int64_t model_len =
       std::min<int64_t>(setup->policy->config().max_position_embeddings, 4096);
   if (rollout_max_len > model_len) {
-    return absl::InvalidArgumentError(absl::StrCat("rollout.max_len: ", rollout_max_len,
-                                                   " is more than the model's context of ",
-                                                   model_len, " tokens"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rollout.max_len: ", rollout_max_len, " is more than the rollout context of ",
+                     model_len, " tokens (the model's, at most 4096)"));
   }
   if (rollout_max_len > 0 && rollout_max_len <= sampling.max_new_tokens) {
     return absl::InvalidArgumentError(
@@ -374,7 +374,8 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     return absl::InvalidArgumentError(
         absl::StrCat("env.max_episode_tokens: ", setup->trainer.max_episode_tokens,
                      " tokens per episode leave no room for the prompt in the rollout context of ",
-                     setup->engine.max_len, " tokens"));
+                     setup->engine.max_len, " tokens (rollout.max_len; raise it, or lower ",
+                     "env.max_episode_tokens)"));
   }
 
   // Tasks: SFT, GRPO and held-out evaluation streams never share a seed.

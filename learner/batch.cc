@@ -15,8 +15,11 @@ struct Unit {
   int64_t length = 0;            // tokens in all
 };
 
+// A member joins the previous unit when it has the same prompt and the unit stays
+// within `row_cap` tokens; a group too long for one row is split into units that
+// each hold a copy of the prompt.
 std::vector<Unit> Units(const std::vector<Sequence>& sequences, const std::vector<int64_t>& indices,
-                        bool share) {
+                        bool share, int64_t row_cap) {
   std::vector<Unit> units;
   for (int64_t i : indices) {
     const Sequence& s = sequences[i];
@@ -25,11 +28,15 @@ std::vector<Unit> Units(const std::vector<Sequence>& sequences, const std::vecto
     if (share && !units.empty() && p >= 2 &&
         sequences[units.back().members.front()].prompt == s.prompt) {
       Unit& u = units.back();
-      if (u.shared == 0) u.shared = p - 1;  // the second member: share from now on
-      u.members.push_back(i);
-      u.length = u.shared;
-      for (int64_t m : u.members) u.length += 1 + sequences[m].completion.size();
-      continue;
+      // Shared, a unit holds p - 1 prompt tokens and 1 + c per member (so a lone
+      // member's p + c tokens are the same count either way).
+      const int64_t length = u.length + 1 + c;
+      if (length <= row_cap) {
+        u.shared = p - 1;
+        u.members.push_back(i);
+        u.length = length;
+        continue;
+      }
     }
     units.push_back({{i}, 0, p + c});
   }
@@ -128,7 +135,7 @@ std::vector<PackedBatch> PackSequences(const std::vector<Sequence>& sequences,
                                        const PackOptions& options) {
   const int64_t row_cap =
       std::max<int64_t>(1, std::min(options.row_tokens, options.micro_batch_tokens));
-  const std::vector<Unit> units = Units(sequences, indices, options.share_prompts);
+  const std::vector<Unit> units = Units(sequences, indices, options.share_prompts, row_cap);
   // First fit: each unit joins the first row with room for it.
   std::vector<std::vector<const Unit*>> rows;
   std::vector<int64_t> used;

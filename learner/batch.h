@@ -27,7 +27,8 @@ struct Sequence {
 struct PackOptions {
   // Tokens per packed row: a row's tokens attend within their own sequence, but the
   // attention kernel's cost grows with the square of the row length. A longer
-  // sequence gets a row of its own.
+  // sequence gets a row of its own; a group sharing a prompt (below) that is longer
+  // is split into parts that fit, each with its own copy of the prompt.
   int64_t row_tokens = 256;
   // Rows x row length per forward and backward pass (activation memory); a row longer
   // than this is a pass of its own.

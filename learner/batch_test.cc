@@ -178,6 +178,36 @@ TEST_P(PackTest, LogprobsAndGradientsEqualEachSequenceAlone) {
   }
 }
 
+// The group of four (prompt of 6 tokens) packs 5 prompt tokens once instead of 4 times;
+// a row budget too small for the whole group splits it into parts that fit.
+TEST(PackSharingTest, SharesAGroupsPromptWithinTheRowBudget) {
+  const std::vector<Sequence> seqs = Sequences();
+  const std::vector<int64_t> group = {10, 11, 12, 13};
+  auto real_tokens = [&](const PackOptions& options, int64_t* max_row, bool* shared) {
+    int64_t total = 0;
+    *max_row = 0;
+    *shared = false;
+    for (const PackedBatch& b : PackSequences(seqs, group, options)) {
+      torch::Tensor real = (b.batch.segment_ids >= 0).sum(1);
+      total += real.sum().item<int64_t>();
+      *max_row = std::max(*max_row, real.max().item<int64_t>());
+      *shared = *shared || b.batch.parent_ids.defined();
+    }
+    return total;
+  };
+  int64_t max_row = 0;
+  bool shared = false;
+  const int64_t whole = real_tokens({8192, 8192, false}, &max_row, &shared);
+  EXPECT_EQ(whole, 4 * 6 + 4 + 6 + 0 + 3);
+  EXPECT_FALSE(shared);
+  EXPECT_EQ(real_tokens({8192, 8192, true}, &max_row, &shared), whole - 3 * 5);
+  EXPECT_TRUE(shared);
+  // 12 tokens a row: {4-token completion} alone (10), {6} alone (12), {0, 3} shared (10).
+  EXPECT_EQ(real_tokens({12, 8192, true}, &max_row, &shared), whole - 5);
+  EXPECT_TRUE(shared);
+  EXPECT_LE(max_row, 12);
+}
+
 INSTANTIATE_TEST_SUITE_P(Budgets, PackTest,
                          ::testing::Values(Budget{16, 64},            // many rows and passes
                                            Budget{24, 24},            // one row per pass

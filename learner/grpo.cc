@@ -52,6 +52,10 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
     if (s.behaviour_logprobs.size() != s.completion.size()) {
       return absl::InvalidArgumentError("grpo: behaviour_logprobs must have one entry per token");
     }
+    if (s.prompt.empty()) return absl::InvalidArgumentError("grpo: a sample has an empty prompt");
+    if (!s.completion_mask.empty() && s.completion_mask.size() != s.completion.size()) {
+      return absl::InvalidArgumentError("grpo: completion_mask must have one entry per token");
+    }
     sequences.push_back({s.prompt, s.completion, s.completion_mask});
     rewards.push_back(s.reward);
     local_tokens += s.completion_mask.empty()
@@ -78,8 +82,7 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
       // policy (pi_old = pi) and of the reference over every micro-batch.
       torch::NoGradGuard no_grad;
       torch::Tensor penalised = scores.clone();
-      for (const PackedBatch& packed :
-           PackSequences(sequences, order, options.packing)) {
+      for (const PackedBatch& packed : PackSequences(sequences, order, options.packing)) {
         ASSIGN_OR_RETURN(TokenLogprobsResult cur, CompletionLogprobs(policy, packed, ref_options));
         ASSIGN_OR_RETURN(TokenLogprobsResult ref,
                          CompletionLogprobs(*reference, packed, ref_options));
@@ -121,8 +124,7 @@ absl::StatusOr<GrpoStepStats> GrpoStep(const Transformer& policy, const Transfor
 
     double loss_sum = 0, weight_sum = 0;
     PolicyLossMetrics acc;
-    for (const PackedBatch& packed :
-         PackSequences(sequences, trained, options.packing)) {
+    for (const PackedBatch& packed : PackSequences(sequences, trained, options.packing)) {
       PolicyLossInputs in;
       {
         torch::AutoGradMode grad(true);

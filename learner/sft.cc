@@ -14,6 +14,10 @@ absl::StatusOr<SftStepStats> SftStep(const Transformer& model, Optimizer& optimi
                                      const SftOptions& options) {
   double local_tokens = 0;
   for (const Sequence& s : sequences) {
+    if (s.prompt.empty()) return absl::InvalidArgumentError("sft: a sequence has an empty prompt");
+    if (!s.completion_mask.empty() && s.completion_mask.size() != s.completion.size()) {
+      return absl::InvalidArgumentError("sft: completion_mask must have one entry per token");
+    }
     if (s.completion_mask.empty()) {
       local_tokens += static_cast<double>(s.completion.size());
     } else {

@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
   }
   for (int step = 0; step < steps; ++step) {
     if (step == die_after && dopts.rank == 1) _exit(7);
-    auto stats = rlvr::SftStep(*model, optimizer, dp->get(), local, {.packing = {.row_tokens = 40, .micro_batch_tokens = 80}});
+    auto stats = rlvr::SftStep(*model, optimizer, dp->get(), local,
+                               {.packing = {.row_tokens = 40, .micro_batch_tokens = 80}});
     if (!stats.ok()) {
       std::cerr << "ddp_worker rank " << dopts.rank << ": " << stats.status().message() << "\n";
       return 3;
