@@ -370,6 +370,8 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
                      "before rollout.max_new_tokens (", sampling.max_new_tokens, ")"));
   }
   setup->engine.max_len = rollout_max_len > 0 ? rollout_max_len : model_len;
+  setup->trainer.max_context = setup->engine.max_len;
+  setup->eval.max_context = setup->engine.max_len;
   if (setup->trainer.tool_runner && setup->trainer.max_episode_tokens >= setup->engine.max_len) {
     return absl::InvalidArgumentError(
         absl::StrCat("env.max_episode_tokens: ", setup->trainer.max_episode_tokens,

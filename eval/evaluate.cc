@@ -104,6 +104,7 @@ absl::StatusOr<EvalResult> Evaluate(Generator& generator, const Tokenizer& token
     r.id = tasks[i].id;
     prompts.push_back(RenderPrompt(tasks[i], options.prompt_template));
     r.prompt_ids = tokenizer.Encode(prompts.back());
+    RETURN_IF_ERROR(CheckFitsContext(r, options.sampling.max_new_tokens, options.max_context));
     r.n = options.n;
     r.sampling = options.sampling;
     r.sampling.seed = options.sampling.seed + i;

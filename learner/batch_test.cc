@@ -14,18 +14,10 @@
 #include "core/model.h"
 #include "core/model_config.h"
 #include "core/tokenizer.h"
+#include "tests/model_test_util.h"
 
 namespace rlvr {
 namespace {
-
-Transformer TinyModel() {
-  ModelOptions mo;
-  mo.requires_grad = true;
-  absl::StatusOr<Transformer> m =
-      Transformer::RandomInit(BuiltinTinyConfig(Tokenizer::Builtin().vocab_size()), 11, mo);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return *std::move(m);
-}
 
 // Sequences of varied lengths (one longer than every row budget below), one with an
 // empty completion and one with a completion mask.
@@ -120,7 +112,7 @@ TEST_P(PackTest, EverySequenceOnceWithinTheBudgets) {
 }
 
 TEST_P(PackTest, LogprobsAndGradientsEqualEachSequenceAlone) {
-  const Transformer model = TinyModel();
+  const Transformer model = test_util::BuiltinTinyModel(11);
   const std::vector<Sequence> seqs = Sequences();
   const PackOptions options{GetParam().row_tokens, GetParam().micro_batch_tokens,
                             GetParam().share_prompts};

@@ -21,15 +21,6 @@ using test_util::MaxParamDiff;
 
 constexpr int64_t kGroup = 4;
 
-Transformer TinyModel() {
-  ModelOptions mo;
-  mo.requires_grad = true;
-  absl::StatusOr<Transformer> m =
-      Transformer::RandomInit(BuiltinTinyConfig(Tokenizer::Builtin().vocab_size()), 7, mo);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return *std::move(m);
-}
-
 std::unique_ptr<Transformer> CopyOf(const Transformer& m) {
   absl::StatusOr<Transformer> c = m.Clone(m.options());
   EXPECT_TRUE(c.ok()) << c.status();
@@ -85,7 +76,7 @@ StepResult TwoSteps(const Transformer& base, const std::vector<RolloutSample>& s
 }
 
 TEST(GrpoStepTest, SkippingZeroAdvantageSamplesGivesTheFullUpdate) {
-  const Transformer base = TinyModel();
+  const Transformer base = test_util::BuiltinTinyModel(7);
   // Groups 0 and 2 are all equal (advantage 0), 1 and 3 are not.
   const std::vector<RolloutSample> samples =
       Samples({{1, 1, 1, 1}, {1, 0, 0, 1}, {0, 0, 0, 0}, {0, 1, 0, 0}});
@@ -104,7 +95,7 @@ TEST(GrpoStepTest, SkippingZeroAdvantageSamplesGivesTheFullUpdate) {
 // With every group zero-variance nothing runs, yet AdamW's weight decay still applies
 // (a skipped parameter with no gradient at all would be left alone by AdamW).
 TEST(GrpoStepTest, AllSkippedStillDecaysTheWeights) {
-  const Transformer base = TinyModel();
+  const Transformer base = test_util::BuiltinTinyModel(7);
   const std::vector<RolloutSample> samples = Samples({{1, 1, 1, 1}, {0, 0, 0, 0}});
   StepResult full = TwoSteps(base, samples, /*skip=*/false, 0.5);
   StepResult skipped = TwoSteps(base, samples, /*skip=*/true, 0.5);

@@ -38,15 +38,6 @@ using ::testing::HasSubstr;
 constexpr int64_t kPrompts = 2;
 constexpr int64_t kGroup = 4;
 
-Transformer TinyModel(uint64_t seed, bool requires_grad) {
-  ModelOptions mo;
-  mo.requires_grad = requires_grad;
-  absl::StatusOr<Transformer> m =
-      Transformer::RandomInit(BuiltinTinyConfig(Tokenizer::Builtin().vocab_size()), seed, mo);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return *std::move(m);
-}
-
 std::unique_ptr<Transformer> CopyOf(const Transformer& m, bool requires_grad) {
   ModelOptions mo = m.options();
   mo.requires_grad = requires_grad;
@@ -121,8 +112,9 @@ Optimizer OptimizerFor(const Transformer& m, const OptimizerOptions& options = S
 // KL in the reward: one step equals a step without KL on rewards penalised by an
 // independently computed k3 sum, and the logged KL is the k3 token mean.
 TEST(KlTest, RewardPlacementEqualsPenalisedRewardsFromAnIndependentK3) {
-  const Transformer base = TinyModel(0, true);
-  const Transformer reference = TinyModel(1, false);  // far from the policy: KL > 0
+  const Transformer base = test_util::BuiltinTinyModel(0, true);
+  const Transformer reference =
+      test_util::BuiltinTinyModel(1, false);  // far from the policy: KL > 0
   const double coef = 0.3;
   std::vector<RolloutSample> samples = FixedSamples();
 
@@ -179,7 +171,7 @@ TEST(KlTest, RewardPlacementEqualsPenalisedRewardsFromAnIndependentK3) {
 }
 
 TEST(KlTest, NeedsAReferenceWhenTheCoefficientIsSet) {
-  std::unique_ptr<Transformer> policy = CopyOf(TinyModel(0, true), true);
+  std::unique_ptr<Transformer> policy = CopyOf(test_util::BuiltinTinyModel(0, true), true);
   Optimizer opt = OptimizerFor(*policy);
   GrpoOptions options;
   options.advantage_options.group_size = kGroup;
@@ -270,7 +262,7 @@ KlRun Train(const Transformer& base, double kl_coef, KlPlacement placement, int 
 class KlPlacementTest : public ::testing::TestWithParam<KlPlacement> {};
 
 TEST_P(KlPlacementTest, LoggedKlIsZeroAtTheFirstStepAndPositiveLater) {
-  const Transformer base = TinyModel(0, true);
+  const Transformer base = test_util::BuiltinTinyModel(0, true);
   KlRun run = Train(base, 0.1, GetParam(), 3);
   ASSERT_EQ(run.kl.size(), 3u);
   EXPECT_LT(std::abs(run.kl[0]), 1e-7);  // policy == reference
@@ -285,7 +277,7 @@ INSTANTIATE_TEST_SUITE_P(Placements, KlPlacementTest,
                          });
 
 TEST(KlTest, LargeCoefficientKeepsThePolicyCloserToTheReference) {
-  const Transformer base = TinyModel(0, true);
+  const Transformer base = test_util::BuiltinTinyModel(0, true);
   const int steps = 8;
   KlRun free = Train(base, 0.0, KlPlacement::kLoss, steps);
   KlRun anchored = Train(base, 10.0, KlPlacement::kLoss, steps);

@@ -104,6 +104,10 @@ struct TrainerOptions {
   CodeRunner tool_runner;
   ToolEnvOptions tool;
   int64_t max_episode_tokens = 0;
+  // Tokens per sequence of the generator (prompt + completion, or the whole tool
+  // episode); 0 = unchecked. A task whose prompt leaves too little room fails the step
+  // with an error naming rollout.max_len, instead of being cut short and graded 0.
+  int64_t max_context = 0;
 
   // Sees the samples of every step just before the update (sample dumps, debugging).
   std::function<void(const std::vector<RolloutSample>&)> inspect_batch;

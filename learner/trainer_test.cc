@@ -16,6 +16,7 @@
 
 #include "core/model.h"
 #include "core/model_config.h"
+#include "envs/template.h"
 #include "learner/optim.h"
 #include "verifiers/sandbox/sandbox.h"
 
@@ -142,6 +143,38 @@ TEST(TrainerTest, GradingErrorFailsTheStepNamingTheTask) {
   EXPECT_NE(s.message().find("grading task task-1: verifier service down"), std::string::npos) << s;
   EXPECT_FALSE(stepped);
   EXPECT_EQ(trainer.step(), 0);
+}
+
+// A prompt plus max_new_tokens beyond the generator's context would be cut short and
+// graded 0: the step fails first, naming the key and the task, and nothing is generated.
+TEST(TrainerTest, PromptTooLongForTheContextFailsTheStepNamingMaxLen) {
+  Fixture f;
+  std::atomic<int> graded{0};
+  StreamingFakeGenerator generator(&graded);
+  TaskGrader grader = [&](const Task&, const Completion&) -> absl::StatusOr<Reward> {
+    ++graded;
+    return Reward{0.0, "incorrect", {}};
+  };
+  Task task;
+  task.prompt = "What is 1+1?";  // every task of the fixture
+  const int64_t prompt = static_cast<int64_t>(
+      f.tokenizer.Encode(RenderPrompt(task, f.options.prompt_template)).size());
+  f.options.sampling.max_new_tokens = 8;
+  f.options.max_context = prompt + 7;
+  Trainer trainer(*f.policy, *f.optimizer, generator, f.tokenizer, f.tasks, grader, nullptr,
+                  f.options);
+  const absl::Status s = trainer.Run([](const StepReport&) {}, nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("rollout.max_len: request task-0"), std::string::npos) << s;
+  EXPECT_EQ(graded.load(), 0);
+  EXPECT_EQ(trainer.step(), 0);
+  // One token more fits.
+  Fixture g;
+  g.options.sampling.max_new_tokens = 8;
+  g.options.max_context = prompt + 8;
+  StreamingFakeGenerator fits(&graded);
+  Trainer ok(*g.policy, *g.optimizer, fits, g.tokenizer, g.tasks, grader, nullptr, g.options);
+  EXPECT_TRUE(ok.Run([](const StepReport&) {}, nullptr).ok());
 }
 
 TEST(TrainerTest, CompletionForAnUnknownRequestFailsTheStepInsteadOfReadingPastTheTasks) {

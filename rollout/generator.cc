@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
+
 namespace rlvr {
 
 const char* FinishReasonName(FinishReason reason) {
@@ -15,6 +17,15 @@ const char* FinishReasonName(FinishReason reason) {
       return "abort";
   }
   return "unknown";
+}
+
+absl::Status CheckFitsContext(const GenerationRequest& request, int64_t new_tokens,
+                              int64_t context) {
+  const int64_t need = static_cast<int64_t>(request.prompt_ids.size()) + new_tokens;
+  if (context <= 0 || need <= context) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "request ", request.id, ": a prompt of ", request.prompt_ids.size(), " tokens and ",
+      new_tokens, " new tokens need ", need, " tokens, more than the context of ", context));
 }
 
 absl::StatusOr<std::vector<Completion>> Generator::Generate(

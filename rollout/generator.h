@@ -62,6 +62,13 @@ struct GenerationRequest {
   SamplingParams sampling;
 };
 
+// OK when `request`'s prompt plus `new_tokens` fit `context` tokens (0 = unchecked);
+// otherwise an InvalidArgument error naming the request. A generator stops a sequence
+// at its context as "length", and a verifier grades the cut answer as wrong: callers
+// check up front so a too-short context is an error, not a silent zero reward.
+absl::Status CheckFitsContext(const GenerationRequest& request, int64_t new_tokens,
+                              int64_t context);
+
 enum class FinishReason { kStop, kLength, kAbort };
 const char* FinishReasonName(FinishReason reason);  // "stop", "length", "abort"
 

@@ -3,8 +3,13 @@
 #define RLVR_TESTS_MODEL_TEST_UTIL_H_
 
 #include <algorithm>
+#include <cstdint>
+
+#include <gtest/gtest.h>
 
 #include "core/model.h"
+#include "core/model_config.h"
+#include "core/tokenizer.h"
 
 namespace rlvr::test_util {
 
@@ -17,6 +22,17 @@ inline double MaxParamDiff(const Transformer& a, const Transformer& b) {
     d = std::max(d, (pa[i].second - pb[i].second).abs().max().item<double>());
   }
   return d;
+}
+
+// The built-in default model (BuiltinTinyConfig over the built-in tokenizer), random
+// weights from `seed`, float32 on the CPU.
+inline Transformer BuiltinTinyModel(uint64_t seed, bool requires_grad = true) {
+  ModelOptions mo;
+  mo.requires_grad = requires_grad;
+  absl::StatusOr<Transformer> m =
+      Transformer::RandomInit(BuiltinTinyConfig(Tokenizer::Builtin().vocab_size()), seed, mo);
+  EXPECT_TRUE(m.ok()) << m.status();
+  return *std::move(m);
 }
 
 }  // namespace rlvr::test_util
