@@ -1,4 +1,6 @@
 // The `rlvr` command: one binary, one subcommand per task.
+#include <malloc.h>
+
 #include <exception>
 #include <iostream>
 
@@ -6,7 +8,23 @@
 
 #include "cli/commands.h"
 
+namespace {
+
+// Keep freed memory in the process. A training step allocates and frees the same
+// activation tensors (a few MB each) every step; with glibc's defaults the larger ones
+// are mmap'd and unmapped each time and the heap top is trimmed, so every step pays
+// the kernel to fault in and zero fresh pages (about 8% of a default GRPO step,
+// measured with `perf record` on `rlvr train`). Like a caching allocator, the
+// resident size then stays at the peak.
+void KeepFreedMemory() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);  // allocations below 1 GiB come from the heap
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);  // and stay there when freed
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  KeepFreedMemory();
   CLI::App app{"rlvr: reinforcement learning from verifiable rewards"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");

@@ -355,6 +355,11 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
     ASSIGN_OR_RETURN(Transformer model, Transformer::Load(model_path, model_options));
     setup->policy = std::make_unique<Transformer>(std::move(model));
   }
+  // *.row_tokens is the longest row; each step packs into the row length its sequences
+  // pack best into (learner/batch.h).
+  const int64_t attention_tokens = AttentionCostTokens(setup->policy->config());
+  setup->sft.options.packing.attention_tokens = attention_tokens;
+  setup->trainer.grpo.packing.attention_tokens = attention_tokens;
   // A KV cache slot holds max_len tokens, so a context as long as the tasks need fits
   // many more sequences in rollout.kv_cache_mb than the model's whole context.
   const int64_t model_len =

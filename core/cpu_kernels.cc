@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -99,6 +100,87 @@ RLVR_INLINE float HSum(const V16& v) {
   return s;
 }
 
+typedef int32_t V16i __attribute__((vector_size(64)));
+
+RLVR_INLINE float Max(const float* x, int64_t n) {
+  float m = x[0];
+  int64_t i = 0;
+  if (n >= 16) {
+    V16 v = Load16(x);
+    for (i = 16; i + 16 <= n; i += 16) {
+      const V16 y = Load16(x + i);
+      v = v > y ? v : y;
+    }
+    for (int j = 0; j < 16; ++j) m = std::max(m, v[j]);
+  }
+  for (; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+// e^x for x <= 0, 16 lanes: x = k ln2 + r with |r| <= ln2 / 2, e^r by a degree-7
+// polynomial (relative error about 1e-7, as std::exp's float), 2^k from the exponent
+// bits; below -87 (e^x < 2^-125) the result is 0.
+RLVR_INLINE V16 ExpNonPositive(V16 x) {
+  const V16 floor = V16{} - 87.0f;
+  const V16i underflow = x < floor;
+  x = underflow ? floor : x;
+  const float round = 12582912.0f;  // 1.5 x 2^23: adding it rounds to an integer
+  const V16 k = (x * 1.44269504088896341f + round) - round;
+  const V16 r = (x - k * 0.693359375f) + k * 2.12194440e-4f;  // ln 2 in two parts
+  V16 p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const V16i bits = (__builtin_convertvector(k, V16i) + 127) << 23;
+  V16 scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return underflow ? V16{} : p * scale;
+}
+
+// x[i] = e^(x[i] - m) for x[i] <= m; returns their sum.
+RLVR_INLINE float ExpMinusAndSum(float* x, int64_t n, float m) {
+  V16 sums = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const V16 e = ExpNonPositive(Load16(x + i) - m);
+    std::memcpy(x + i, &e, sizeof(e));
+    sums += e;
+  }
+  float sum = HSum(sums);
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - m);
+    sum += x[i];
+  }
+  return sum;
+}
+
+// out[i] = sum of a[i]'s 16 lanes, for 16 vectors at once: four levels of pairwise
+// "even chunks + odd chunks" (chunk sizes 8, 4, 2, 1) of two concatenated vectors. 15
+// shuffle pairs instead of 16 serial horizontal sums, whose float adds cannot be
+// reassociated by the compiler.
+RLVR_INLINE V16 HSum16x16(V16 a[16]) {
+  const V16i even8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  const V16i odd8 = even8 + 8;
+  const V16i even4 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+  const V16i odd4 = even4 + 4;
+  const V16i even2 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+  const V16i odd2 = even2 + 2;
+  const V16i even1 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  const V16i odd1 = even1 + 1;
+  for (int i = 0; i < 8; ++i)  // a[i]: lanes 0-7 key 2i, 8-15 key 2i+1
+    a[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], even8) +
+           __builtin_shuffle(a[2 * i], a[2 * i + 1], odd8);
+  for (int i = 0; i < 4; ++i)  // 4 lanes per key, keys 4i..4i+3
+    a[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], even4) +
+           __builtin_shuffle(a[2 * i], a[2 * i + 1], odd4);
+  for (int i = 0; i < 2; ++i)  // 2 lanes per key, keys 8i..8i+7
+    a[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], even2) +
+           __builtin_shuffle(a[2 * i], a[2 * i + 1], odd2);
+  return __builtin_shuffle(a[0], a[1], even1) + __builtin_shuffle(a[0], a[1], odd1);
+}
+
 // softmax(scale * q_g . keys) . values for the `group` query heads sharing one
 // key/value head, with head_dim = 16 * C known at compile time so the partial
 // sums stay in registers. q: (group, d); keys, values: (len, d) contiguous;
@@ -112,6 +194,16 @@ RLVR_INLINE void AttendHeads(const float* q, const float* keys, const float* val
     for (int c = 0; c < C; ++c) qv[c] = Load16(q + g * d + 16 * c);
     float* s = scores + g * len;
     int64_t l = 0;
+    for (; l + 16 <= len; l += 16) {  // sixteen keys at once, one transposed sum
+      V16 acc[16];
+      const float* k = keys + l * d;
+      for (int j = 0; j < 16; ++j) {
+        acc[j] = qv[0] * Load16(k + j * d);
+        for (int c = 1; c < C; ++c) acc[j] += qv[c] * Load16(k + j * d + 16 * c);
+      }
+      const V16 sums = HSum16x16(acc) * scale;
+      std::memcpy(s + l, &sums, sizeof(sums));
+    }
     for (; l + 4 <= len; l += 4) {  // four keys at once: independent sums
       V16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
       const float* k = keys + l * d;
@@ -131,19 +223,21 @@ RLVR_INLINE void AttendHeads(const float* q, const float* keys, const float* val
       for (int c = 0; c < C; ++c) a += qv[c] * Load16(keys + l * d + 16 * c);
       s[l] = HSum(a) * scale;
     }
-    float m = s[0];
-    for (int64_t i = 1; i < len; ++i) m = std::max(m, s[i]);
-    float sum = 0;
-    for (int64_t i = 0; i < len; ++i) {
-      s[i] = std::exp(s[i] - m);
-      sum += s[i];
+    const float m = Max(s, len);
+    const float inv = 1.0f / ExpMinusAndSum(s, len, m);
+    // Two independent sums over alternate keys, so consecutive multiply-adds overlap.
+    V16 acc[C] = {}, odd[C] = {};
+    int64_t i = 0;
+    for (; i + 2 <= len; i += 2) {
+      for (int c = 0; c < C; ++c) {
+        acc[c] += s[i] * Load16(values + i * d + 16 * c);
+        odd[c] += s[i + 1] * Load16(values + (i + 1) * d + 16 * c);
+      }
     }
-    const float inv = 1.0f / sum;
-    V16 acc[C] = {};
-    for (int64_t i = 0; i < len; ++i) {
-      const float w = s[i] * inv;
-      for (int c = 0; c < C; ++c) acc[c] += w * Load16(values + i * d + 16 * c);
+    for (; i < len; ++i) {
+      for (int c = 0; c < C; ++c) acc[c] += s[i] * Load16(values + i * d + 16 * c);
     }
+    for (int c = 0; c < C; ++c) acc[c] = (acc[c] + odd[c]) * inv;
     std::memcpy(out + g * d, acc, sizeof(acc));
   }
 }

@@ -128,42 +128,84 @@ PackedBatch PackRows(const std::vector<Sequence>& sequences,
   return packed;
 }
 
+// Units packed into rows of at most `row_cap` tokens, and the rows into passes.
+struct Layout {
+  std::vector<Unit> units;
+  std::vector<std::vector<const Unit*>> rows;  // into `units`
+  std::vector<int64_t> used;                   // tokens in each row
+  std::vector<size_t> pass_end;                // one past each pass's last row
+  double cost = 0;  // padded tokens x (1 + width / attention_tokens), summed over passes
+};
+
+// Layouts are not copied or moved: `rows` points into `units`.
+void Plan(const std::vector<Sequence>& sequences, const std::vector<int64_t>& indices,
+          const PackOptions& options, int64_t row_cap, Layout& out) {
+  out.units = Units(sequences, indices, options.share_prompts, row_cap);
+  // First fit: each unit joins the first row with room for it.
+  for (const Unit& u : out.units) {
+    size_t r = 0;
+    while (r < out.rows.size() && out.used[r] + u.length > row_cap) ++r;
+    if (r == out.rows.size()) {
+      out.rows.emplace_back();
+      out.used.push_back(0);
+    }
+    out.rows[r].push_back(&u);
+    out.used[r] += u.length;
+  }
+  // Consecutive rows into passes while rows x the longest row fits the budget.
+  const double a = static_cast<double>(std::max<int64_t>(1, options.attention_tokens));
+  int64_t width = 0, count = 0;
+  auto close = [&](size_t end) {
+    out.pass_end.push_back(end);
+    out.cost += static_cast<double>(count * width) * (1.0 + static_cast<double>(width) / a);
+    width = 0;
+    count = 0;
+  };
+  for (size_t r = 0; r < out.rows.size(); ++r) {
+    const int64_t w = std::max(width, out.used[r]);
+    if (count > 0 && w * (count + 1) > options.micro_batch_tokens) close(r);
+    width = std::max(width, out.used[r]);
+    ++count;
+  }
+  if (count > 0) close(out.rows.size());
+}
+
 }  // namespace
+
+int64_t AttentionCostTokens(const ModelConfig& config) {
+  const int64_t q = config.num_attention_heads * config.head_dim;
+  const int64_t kv = config.num_key_value_heads * config.head_dim;
+  const int64_t linear = config.hidden_size * (2 * q + 2 * kv + 3 * config.intermediate_size);
+  return std::max<int64_t>(1, linear / std::max<int64_t>(1, 2 * q));
+}
 
 std::vector<PackedBatch> PackSequences(const std::vector<Sequence>& sequences,
                                        const std::vector<int64_t>& indices,
                                        const PackOptions& options) {
   const int64_t row_cap =
       std::max<int64_t>(1, std::min(options.row_tokens, options.micro_batch_tokens));
-  const std::vector<Unit> units = Units(sequences, indices, options.share_prompts, row_cap);
-  // First fit: each unit joins the first row with room for it.
-  std::vector<std::vector<const Unit*>> rows;
-  std::vector<int64_t> used;
-  for (const Unit& u : units) {
-    size_t r = 0;
-    while (r < rows.size() && used[r] + u.length > row_cap) ++r;
-    if (r == rows.size()) {
-      rows.emplace_back();
-      used.push_back(0);
-    }
-    rows[r].push_back(&u);
-    used[r] += u.length;
+  // Row caps to try: row_tokens alone, or with a cost model every multiple of 16 below it.
+  std::vector<int64_t> caps = {row_cap};
+  if (options.attention_tokens > 0) {
+    for (int64_t c = 32; c < row_cap; c += 16) caps.push_back(c);
   }
-  // Consecutive rows into passes while rows x the longest row fits the budget.
+  Layout layouts[2];  // the best so far and the one being tried
+  int best = 0;
+  Plan(sequences, indices, options, caps[0], layouts[0]);
+  for (size_t i = 1; i < caps.size(); ++i) {
+    Layout& trial = layouts[1 - best];
+    trial = Layout();
+    Plan(sequences, indices, options, caps[i], trial);
+    if (trial.cost < layouts[best].cost) best = 1 - best;
+  }
+  const Layout& plan = layouts[best];
   std::vector<PackedBatch> out;
-  std::vector<std::vector<const Unit*>> pass;
-  int64_t width = 0;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    const int64_t w = std::max(width, used[r]);
-    if (!pass.empty() && w * static_cast<int64_t>(pass.size() + 1) > options.micro_batch_tokens) {
-      out.push_back(PackRows(sequences, pass));
-      pass.clear();
-      width = 0;
-    }
-    pass.push_back(std::move(rows[r]));
-    width = std::max(width, used[r]);
+  size_t first = 0;
+  for (size_t end : plan.pass_end) {
+    out.push_back(PackRows(sequences, std::vector<std::vector<const Unit*>>(
+                                          plan.rows.begin() + first, plan.rows.begin() + end)));
+    first = end;
   }
-  if (!pass.empty()) out.push_back(PackRows(sequences, pass));
   return out;
 }
 

@@ -25,14 +25,22 @@ struct Sequence {
 };
 
 struct PackOptions {
-  // Tokens per packed row: a row's tokens attend within their own sequence, but the
-  // attention kernel's cost grows with the square of the row length. A longer
-  // sequence gets a row of its own; a group sharing a prompt (below) that is longer
-  // is split into parts that fit, each with its own copy of the prompt.
+  // Tokens per packed row (at most, with attention_tokens): a row's tokens attend
+  // within their own sequence, but the attention kernel's cost grows with the square of
+  // the row length. A longer sequence gets a row of its own; a group sharing a prompt
+  // (below) that is longer is split into parts that fit, each with its own copy of the
+  // prompt.
   int64_t row_tokens = 256;
   // Rows x row length per forward and backward pass (activation memory); a row longer
   // than this is a pass of its own.
   int64_t micro_batch_tokens = 8192;
+  // 0: rows of row_tokens. > 0: the row cap is chosen per call among row_tokens and the
+  // multiples of 16 from 32 below it, for the least estimated cost: padded tokens x
+  // (1 + row width / attention_tokens), where attention over a row of that width costs
+  // width / attention_tokens of the rest of a token's work (AttentionCostTokens). Short
+  // rows waste little on attention, but a group split across rows repeats its prompt
+  // and leaves rows part-empty.
+  int64_t attention_tokens = 0;
   // Consecutive sequences with the same prompt (a GRPO group) share one copy of it:
   // the prompt but its last token is packed once as a parent segment that each
   // completion attends (TokenBatch::parent_ids), and each completion's segment starts
@@ -52,6 +60,10 @@ struct PackedBatch {
                                // completion token t's prediction
   torch::Tensor mask;          // (B, Tc) float32: 1 on completion tokens in the loss
 };
+
+// The row width at which a token's attention costs as much as the rest of its work in
+// a layer (its linear layers): per-layer linear parameters / (2 x query width).
+int64_t AttentionCostTokens(const ModelConfig& config);
 
 // Packs `sequences[indices]` into rows first-fit in the given order (each sequence,
 // or run of sequences sharing a prompt, goes to the first row it fits in), then groups

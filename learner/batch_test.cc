@@ -76,6 +76,7 @@ std::vector<int64_t> Iota(size_t n) {
 struct Budget {
   int64_t row_tokens, micro_batch_tokens;
   bool share_prompts = true;
+  int64_t attention_tokens = 0;  // > 0: the row length is chosen by cost
 };
 
 class PackTest : public ::testing::TestWithParam<Budget> {};
@@ -83,7 +84,7 @@ class PackTest : public ::testing::TestWithParam<Budget> {};
 TEST_P(PackTest, EverySequenceOnceWithinTheBudgets) {
   const std::vector<Sequence> seqs = Sequences();
   const PackOptions options{GetParam().row_tokens, GetParam().micro_batch_tokens,
-                            GetParam().share_prompts};
+                            GetParam().attention_tokens, GetParam().share_prompts};
   std::vector<int64_t> indices = {9, 0, 8, 1, 7, 2, 10, 11, 12, 13, 6, 3, 14, 15, 5, 4};
   std::map<int64_t, int> seen;
   for (const PackedBatch& b : PackSequences(seqs, indices, options)) {
@@ -115,7 +116,7 @@ TEST_P(PackTest, LogprobsAndGradientsEqualEachSequenceAlone) {
   const Transformer model = test_util::BuiltinTinyModel(11);
   const std::vector<Sequence> seqs = Sequences();
   const PackOptions options{GetParam().row_tokens, GetParam().micro_batch_tokens,
-                            GetParam().share_prompts};
+                            GetParam().attention_tokens, GetParam().share_prompts};
   std::vector<torch::Tensor> params;
   for (auto& [name, p] : model.NamedParameters()) params.push_back(p);
 
@@ -189,30 +190,68 @@ TEST(PackSharingTest, SharesAGroupsPromptWithinTheRowBudget) {
   };
   int64_t max_row = 0;
   bool shared = false;
-  const int64_t whole = real_tokens({8192, 8192, false}, &max_row, &shared);
+  const int64_t whole = real_tokens({8192, 8192, 0, false}, &max_row, &shared);
   EXPECT_EQ(whole, 4 * 6 + 4 + 6 + 0 + 3);
   EXPECT_FALSE(shared);
-  EXPECT_EQ(real_tokens({8192, 8192, true}, &max_row, &shared), whole - 3 * 5);
+  EXPECT_EQ(real_tokens({8192, 8192, 0, true}, &max_row, &shared), whole - 3 * 5);
   EXPECT_TRUE(shared);
   // 12 tokens a row: {4-token completion} alone (10), {6} alone (12), {0, 3} shared (10).
-  EXPECT_EQ(real_tokens({12, 8192, true}, &max_row, &shared), whole - 5);
+  EXPECT_EQ(real_tokens({12, 8192, 0, true}, &max_row, &shared), whole - 5);
   EXPECT_TRUE(shared);
   EXPECT_LE(max_row, 12);
 }
 
+// Eight GRPO-like groups of 180 tokens (a 29-token prompt, 8 completions of 18). Rows of
+// 512 hold two groups each, no padding either way; with attention costed, rows of one
+// group (half the attention per token) are cheaper and chosen; a cost that makes
+// attention dominate splits the groups into short rows.
+TEST(PackCostTest, ChoosesTheRowLengthByCost) {
+  std::vector<Sequence> seqs;
+  for (int g = 0; g < 8; ++g) {
+    std::vector<int64_t> prompt;
+    for (int i = 0; i < 29; ++i) prompt.push_back(3 + (g * 29 + i) % 400);
+    for (int j = 0; j < 8; ++j) {
+      Sequence s;
+      s.prompt = prompt;
+      for (int i = 0; i < 18; ++i) s.completion.push_back(3 + (g * 7 + j * 18 + i) % 400);
+      seqs.push_back(std::move(s));
+    }
+  }
+  auto widths = [&](int64_t attention_tokens) {
+    std::vector<int64_t> w;
+    for (const PackedBatch& b :
+         PackSequences(seqs, Iota(seqs.size()), {512, 8192, attention_tokens, true})) {
+      for (int64_t r = 0; r < b.batch.input_ids.size(0); ++r) {
+        w.push_back((b.batch.segment_ids[r] >= 0).sum().item<int64_t>());
+      }
+    }
+    return w;
+  };
+  EXPECT_EQ(widths(0), std::vector<int64_t>(4, 360));
+  EXPECT_EQ(widths(768), std::vector<int64_t>(8, 180));
+  for (int64_t w : widths(16)) EXPECT_LT(w, 180);
+  // The builtin tiny model: 128 x (2*128 + 2*64 + 3*384) / (2*128) linear parameters.
+  EXPECT_EQ(AttentionCostTokens(BuiltinTinyConfig(483)), 768);
+}
+
 INSTANTIATE_TEST_SUITE_P(Budgets, PackTest,
-                         ::testing::Values(Budget{16, 64},            // many rows and passes
-                                           Budget{24, 24},            // one row per pass
-                                           Budget{1, 8192},           // one unit per row
-                                           Budget{40, 8192},          // one pass, padded rows
-                                           Budget{8192, 8192},        // one row
-                                           Budget{40, 8192, false},   // prompts not shared
-                                           Budget{8192, 8192, false}  // one row, not shared
+                         ::testing::Values(Budget{16, 64},              // many rows and passes
+                                           Budget{24, 24},              // one row per pass
+                                           Budget{1, 8192},             // one unit per row
+                                           Budget{40, 8192},            // one pass, padded rows
+                                           Budget{8192, 8192},          // one row
+                                           Budget{40, 8192, false},     // prompts not shared
+                                           Budget{8192, 8192, false},   // one row, not shared
+                                           Budget{64, 8192, true, 8},   // short rows chosen
+                                           Budget{256, 128, true, 768}  // rows chosen by cost
                                            ),
                          [](const ::testing::TestParamInfo<Budget>& info) {
                            return "row" + std::to_string(info.param.row_tokens) + "_pass" +
                                   std::to_string(info.param.micro_batch_tokens) +
-                                  (info.param.share_prompts ? "" : "_unshared");
+                                  (info.param.share_prompts ? "" : "_unshared") +
+                                  (info.param.attention_tokens > 0
+                                       ? "_cost" + std::to_string(info.param.attention_tokens)
+                                       : "");
                          });
 
 }  // namespace

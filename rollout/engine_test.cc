@@ -171,6 +171,44 @@ TEST(EngineTest, LogprobsEqualFullForwardRecomputation) {
   }
 }
 
+// The decode attention kernel has register-resident paths for head sizes 32, 64 and 128
+// that score 16 keys, then 4, then 1 at a time: contexts of 19 to 50 tokens take all
+// three, and every sampled token's log-probability must equal a full forward pass.
+class HeadDimTest : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(HeadDimTest, DecodeLogprobsEqualFullForwardAtEveryContextLength) {
+  ModelConfig config = TinyConfig("qwen3");
+  config.head_dim = GetParam();
+  Transformer model = MakeModel(config, 3);
+  auto reference = model.Clone({});
+  ASSERT_TRUE(reference.ok());
+  auto engine = MakeEngine(std::move(model));
+  GenerationRequest r;
+  for (int i = 0; i < 19; ++i) r.prompt_ids.push_back((i * 37 + 5) % 97);
+  r.n = 2;
+  r.sampling.temperature = 1.0;
+  r.sampling.max_new_tokens = 32;
+  r.sampling.ignore_eos = true;
+  r.sampling.seed = 5;
+  auto out = engine->Generate({r});
+  ASSERT_TRUE(out.ok()) << out.status();
+  for (const Completion& c : *out) {
+    ASSERT_EQ(c.token_ids.size(), 32u);
+    std::vector<int64_t> seq(r.prompt_ids.begin(), r.prompt_ids.end());
+    seq.insert(seq.end(), c.token_ids.begin(), c.token_ids.end());
+    auto logits = reference->Logits(torch::tensor(seq).unsqueeze(0));
+    ASSERT_TRUE(logits.ok());
+    torch::Tensor lp = torch::log_softmax(*logits, -1)[0];  // (T, V)
+    for (size_t i = 0; i < c.token_ids.size(); ++i) {
+      const int64_t pos = static_cast<int64_t>(r.prompt_ids.size() + i) - 1;
+      EXPECT_NEAR(c.logprobs[i], lp[pos][c.token_ids[i]].item<float>(), 1e-4)
+          << "token " << i << " (context " << pos + 1 << ")";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(HeadDims, HeadDimTest, ::testing::Values(8, 32, 64, 128));
+
 TEST(EngineTest, SameSeedSameTokensAndPrefixSharingChangesNothing) {
   ModelConfig config = TinyConfig("llama");
   GenerationRequest r;
