@@ -866,18 +866,34 @@ absl::StatusOr<TokenLogprobsResult> Transformer::TokenLogprobs(
           absl::StrCat("TokenLogprobs: target_ids outside [0, ", impl_->config.vocab_size, ")"));
     }
     const int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
+    const Tensor& only = options.only_positions;
+    if (only.defined()) {
+      if (only.dim() != 1 || only.scalar_type() != torch::kInt64) {
+        return absl::InvalidArgumentError("TokenLogprobs: only_positions must be (N) int64");
+      }
+      if (only.numel() > 0 &&
+          (only.min().item<int64_t>() < 0 || only.max().item<int64_t>() >= B * T)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("TokenLogprobs: only_positions outside [0, ", B * T, ")"));
+      }
+    }
     Tensor ids = batch.input_ids.to(impl_->options.device);
     Tensor hidden = impl_->Hidden(ids, positions, mask).reshape({B * T, -1});
+    Tensor targets = target_ids.to(impl_->options.device).reshape({-1});
+    if (only.defined()) {
+      const Tensor index = only.to(impl_->options.device);
+      hidden = hidden.index_select(0, index);
+      targets = targets.index_select(0, index);
+    }
     // Saving log-softmax chunks only pays when a backward pass follows.
     const bool grad =
         torch::GradMode::is_enabled() && (hidden.requires_grad() || impl_->lm_head.requires_grad());
-    auto out = ChunkedLogprobs::apply(hidden, impl_->lm_head,
-                                      target_ids.to(impl_->options.device).reshape({-1}),
-                                      options.temperature, options.chunk_size, options.with_entropy,
+    auto out = ChunkedLogprobs::apply(hidden, impl_->lm_head, targets, options.temperature,
+                                      options.chunk_size, options.with_entropy,
                                       grad ? options.max_saved_bytes : int64_t{0});
     TokenLogprobsResult result;
-    result.logprobs = out[0].view({B, T});
-    if (options.with_entropy) result.entropy = out[1].view({B, T});
+    result.logprobs = only.defined() ? out[0] : out[0].view({B, T});
+    if (options.with_entropy) result.entropy = only.defined() ? out[1] : out[1].view({B, T});
     return result;
   } catch (const std::exception& e) {
     return TorchError("TokenLogprobs", e);

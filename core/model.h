@@ -83,6 +83,11 @@ struct TokenLogprobsOptions {
   // of the other chunks (one more (chunk, H) x (H, V) matmul each). 0 = always
   // recompute, the least memory.
   int64_t max_saved_bytes = int64_t{256} << 20;
+  // Optional (N) int64 flat positions into the (B * T) tokens: the log-probabilities
+  // (and entropies) of only these positions, returned as (N) tensors. The output
+  // layer and log-softmax, a large share of the work with a large vocabulary, then
+  // skip the positions nothing is learned from (prompts, padding).
+  torch::Tensor only_positions;
 };
 
 struct PrefillBatchOptions {
@@ -92,8 +97,9 @@ struct PrefillBatchOptions {
 };
 
 struct TokenLogprobsResult {
-  torch::Tensor logprobs;  // (B, T) float32: log p(target[b,t] | input[b, <=t])
-  torch::Tensor entropy;   // (B, T) float32 when with_entropy, else undefined
+  // (B, T) float32, or (N) with TokenLogprobsOptions::only_positions:
+  torch::Tensor logprobs;  // log p(target[b,t] | input[b, <=t])
+  torch::Tensor entropy;   // when with_entropy, else undefined
 };
 
 class Transformer {

@@ -95,7 +95,23 @@ TEST_P(ModelTest, TokenLogprobsEqualLogSoftmax) {
     Tensor entropy = -(logp.exp() * logp).sum(-1);
     EXPECT_LT(MaxDiff(result->logprobs, expected), kAtol) << temperature;
     EXPECT_LT(MaxDiff(result->entropy, entropy), kAtol) << temperature;
+    // Only some positions, in any order: the same values at those positions.
+    const int64_t n = ids.numel();
+    Tensor only = torch::tensor({n - 1, int64_t{0}, n / 2, int64_t{3}}, torch::kInt64);
+    auto some = model_->TokenLogprobs(batch, targets,
+                                      {.temperature = temperature,
+                                       .with_entropy = true,
+                                       .chunk_size = 3,
+                                       .only_positions = only});
+    ASSERT_TRUE(some.ok()) << some.status();
+    EXPECT_EQ(some->logprobs.sizes(), only.sizes());
+    EXPECT_LT(MaxDiff(some->logprobs, expected.reshape({-1}).index_select(0, only)), kAtol);
+    EXPECT_LT(MaxDiff(some->entropy, entropy.reshape({-1}).index_select(0, only)), kAtol);
   }
+  auto outside = model_->TokenLogprobs({ids, {}, {}}, targets,
+                                       {.only_positions = torch::tensor({ids.numel()})});
+  ASSERT_FALSE(outside.ok());
+  EXPECT_NE(outside.status().message().find("only_positions outside"), std::string::npos);
 }
 
 TEST_P(ModelTest, TokenLogprobsGradientMatchesFullSoftmax) {

@@ -216,16 +216,24 @@ absl::StatusOr<TokenLogprobsResult> CompletionLogprobs(const Transformer& model,
   TokenBatch batch{packed.batch.input_ids.to(device), packed.batch.position_ids.to(device),
                    packed.batch.segment_ids.to(device)};
   if (packed.batch.parent_ids.defined()) batch.parent_ids = packed.batch.parent_ids.to(device);
-  ASSIGN_OR_RETURN(TokenLogprobsResult row,
-                   model.TokenLogprobs(batch, packed.targets.to(device), options));
-  torch::Tensor gather = packed.gather.to(device);
+  // Only the positions in the loss go through the output layer: (N) flat indices into
+  // the (B, Tc) outputs and the (R, L) rows.
   torch::Tensor mask = packed.mask.to(device);
+  torch::Tensor used = mask.view({-1}).nonzero().view({-1});
+  TokenLogprobsOptions only = options;
+  only.only_positions = packed.gather.to(device).view({-1}).index_select(0, used);
+  ASSIGN_OR_RETURN(TokenLogprobsResult lp,
+                   model.TokenLogprobs(batch, packed.targets.to(device), only));
+  // (N) -> (B, Tc), times the mask's weights (0 elsewhere).
+  auto place = [&](const torch::Tensor& values) {
+    return torch::zeros({mask.numel()}, values.options())
+               .index_copy(0, used, values)
+               .view_as(mask) *
+           mask;
+  };
   TokenLogprobsResult out;
-  // row.logprobs: (R, L) -> (B, Tc) by flat position.
-  out.logprobs = row.logprobs.view({-1}).index_select(0, gather.view({-1})).view_as(gather) * mask;
-  if (row.entropy.defined()) {
-    out.entropy = row.entropy.view({-1}).index_select(0, gather.view({-1})).view_as(gather) * mask;
-  }
+  out.logprobs = place(lp.logprobs);
+  if (lp.entropy.defined()) out.entropy = place(lp.entropy);
   return out;
 }
 
