@@ -161,24 +161,30 @@ RLVR_INLINE float ExpMinusAndSum(float* x, int64_t n, float m) {
 // shuffle pairs instead of 16 serial horizontal sums, whose float adds cannot be
 // reassociated by the compiler.
 RLVR_INLINE V16 HSum16x16(V16 a[16]) {
-  const V16i even8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-  const V16i odd8 = even8 + 8;
-  const V16i even4 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
-  const V16i odd4 = even4 + 4;
-  const V16i even2 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
-  const V16i odd2 = even2 + 2;
-  const V16i even1 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-  const V16i odd1 = even1 + 1;
-  for (int i = 0; i < 8; ++i)  // a[i]: lanes 0-7 key 2i, 8-15 key 2i+1
-    a[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], even8) +
-           __builtin_shuffle(a[2 * i], a[2 * i + 1], odd8);
-  for (int i = 0; i < 4; ++i)  // 4 lanes per key, keys 4i..4i+3
-    a[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], even4) +
-           __builtin_shuffle(a[2 * i], a[2 * i + 1], odd4);
-  for (int i = 0; i < 2; ++i)  // 2 lanes per key, keys 8i..8i+7
-    a[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], even2) +
-           __builtin_shuffle(a[2 * i], a[2 * i + 1], odd2);
-  return __builtin_shuffle(a[0], a[1], even1) + __builtin_shuffle(a[0], a[1], odd1);
+  // __builtin_shufflevector (GCC >= 12 and clang) takes constant lane indices into the
+  // concatenation of its two operands.
+  for (int i = 0; i < 8; ++i) {  // a[i]: lanes 0-7 key 2i, 8-15 key 2i+1
+    const V16 x = a[2 * i], y = a[2 * i + 1];
+    a[i] =
+        __builtin_shufflevector(x, y, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+        __builtin_shufflevector(x, y, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  }
+  for (int i = 0; i < 4; ++i) {  // 4 lanes per key, keys 4i..4i+3
+    const V16 x = a[2 * i], y = a[2 * i + 1];
+    a[i] =
+        __builtin_shufflevector(x, y, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+        __builtin_shufflevector(x, y, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  }
+  for (int i = 0; i < 2; ++i) {  // 2 lanes per key, keys 8i..8i+7
+    const V16 x = a[2 * i], y = a[2 * i + 1];
+    a[i] =
+        __builtin_shufflevector(x, y, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+        __builtin_shufflevector(x, y, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+  }
+  return __builtin_shufflevector(a[0], a[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28,
+                                 30) +
+         __builtin_shufflevector(a[0], a[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29,
+                                 31);
 }
 
 // softmax(scale * q_g . keys) . values for the `group` query heads sharing one
@@ -295,6 +301,64 @@ RLVR_CPU_CLONES void AttendRange(const CachedAttentionArgs& a, int64_t begin, in
   }
 }
 
+RLVR_CPU_CLONES void LogSoftmaxRange(const float* logits, const float* inv_temperature,
+                                     int64_t vocab, float* logprobs, float* probs, int64_t begin,
+                                     int64_t end) {
+  for (int64_t r = begin; r < end; ++r) {
+    const float* x = logits + r * vocab;
+    float* lp = logprobs + r * vocab;
+    float* p = probs != nullptr ? probs + r * vocab : nullptr;
+    const float s = inv_temperature[r];
+    const float m = Max(x, vocab) * s;  // = max(x * s) for s > 0 (rounding is monotonic)
+    V16 sums = {};
+    int64_t i = 0;
+    for (; i + 16 <= vocab; i += 16) {
+      const V16 z = Load16(x + i) * s - m;
+      std::memcpy(lp + i, &z, sizeof(z));
+      sums += ExpNonPositive(z);
+    }
+    float sum = HSum(sums);
+    for (; i < vocab; ++i) {
+      lp[i] = x[i] * s - m;
+      sum += std::exp(lp[i]);
+    }
+    const float log_sum = std::log(sum);
+    for (i = 0; i + 16 <= vocab; i += 16) {
+      const V16 z = Load16(lp + i) - log_sum;
+      std::memcpy(lp + i, &z, sizeof(z));
+      if (p != nullptr) {
+        const V16 e = ExpNonPositive(z);
+        std::memcpy(p + i, &e, sizeof(e));
+      }
+    }
+    for (; i < vocab; ++i) {
+      lp[i] -= log_sum;
+      if (p != nullptr) p[i] = std::exp(lp[i]);
+    }
+  }
+}
+
+RLVR_CPU_CLONES int64_t SampleRange(const float* probs, int64_t n, double u) {
+  double cum = 0;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {  // whole blocks of 64 while u is beyond them
+    const V16 s = Load16(probs + i) + Load16(probs + i + 16) + Load16(probs + i + 32) +
+                  Load16(probs + i + 48);
+    const double block = HSum(s);
+    if (u < cum + block) break;
+    cum += block;
+  }
+  for (; i < n; ++i) {
+    if (probs[i] <= 0) continue;
+    cum += probs[i];
+    if (u < cum) return i;
+  }
+  for (int64_t j = n - 1; j >= 0; --j) {
+    if (probs[j] > 0) return j;
+  }
+  return 0;
+}
+
 int64_t Grain(int64_t work_per_item) {
   // About 32k multiply-adds per task: below that a thread hand-off costs more.
   return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, work_per_item));
@@ -307,6 +371,17 @@ void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, i
   at::parallel_for(0, rows, Grain(dim), [&](int64_t begin, int64_t end) {
     RmsNormRange(x, weight, eps, dim, out, begin, end);
   });
+}
+
+void LogSoftmaxRows(const float* logits, const float* inv_temperature, int64_t rows, int64_t vocab,
+                    float* logprobs, float* probs) {
+  at::parallel_for(0, rows, Grain(vocab * 4), [&](int64_t begin, int64_t end) {
+    LogSoftmaxRange(logits, inv_temperature, vocab, logprobs, probs, begin, end);
+  });
+}
+
+int64_t SampleFromProbs(const float* probs, int64_t n, double u) {
+  return SampleRange(probs, n, u);
 }
 
 void CachedAttention(const CachedAttentionArgs& a) {

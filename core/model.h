@@ -86,7 +86,8 @@ struct TokenLogprobsOptions {
   // Optional (N) int64 flat positions into the (B * T) tokens: the log-probabilities
   // (and entropies) of only these positions, returned as (N) tensors. The output
   // layer and log-softmax, a large share of the work with a large vocabulary, then
-  // skip the positions nothing is learned from (prompts, padding).
+  // skip the positions nothing is learned from (prompts, padding). An index outside
+  // [0, B * T) is an InvalidArgument error.
   torch::Tensor only_positions;
 };
 

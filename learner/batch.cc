@@ -1,6 +1,7 @@
 #include "learner/batch.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "core/status_macros.h"
 
@@ -137,9 +138,12 @@ struct Layout {
   double cost = 0;  // padded tokens x (1 + width / attention_tokens), summed over passes
 };
 
-// Layouts are not copied or moved: `rows` points into `units`.
-void Plan(const std::vector<Sequence>& sequences, const std::vector<int64_t>& indices,
-          const PackOptions& options, int64_t row_cap, Layout& out) {
+// On the heap, as `rows` points into `units`.
+std::unique_ptr<Layout> Plan(const std::vector<Sequence>& sequences,
+                             const std::vector<int64_t>& indices, const PackOptions& options,
+                             int64_t row_cap) {
+  auto layout = std::make_unique<Layout>();
+  Layout& out = *layout;
   out.units = Units(sequences, indices, options.share_prompts, row_cap);
   // First fit: each unit joins the first row with room for it.
   for (const Unit& u : out.units) {
@@ -168,6 +172,7 @@ void Plan(const std::vector<Sequence>& sequences, const std::vector<int64_t>& in
     ++count;
   }
   if (count > 0) close(out.rows.size());
+  return layout;
 }
 
 }  // namespace
@@ -184,21 +189,18 @@ std::vector<PackedBatch> PackSequences(const std::vector<Sequence>& sequences,
                                        const PackOptions& options) {
   const int64_t row_cap =
       std::max<int64_t>(1, std::min(options.row_tokens, options.micro_batch_tokens));
-  // Row caps to try: row_tokens alone, or with a cost model every multiple of 16 below it.
+  // Row caps to try: the longest alone, or with a cost model also the multiples of 16
+  // from 32 below it.
   std::vector<int64_t> caps = {row_cap};
   if (options.attention_tokens > 0) {
     for (int64_t c = 32; c < row_cap; c += 16) caps.push_back(c);
   }
-  Layout layouts[2];  // the best so far and the one being tried
-  int best = 0;
-  Plan(sequences, indices, options, caps[0], layouts[0]);
+  std::unique_ptr<Layout> best = Plan(sequences, indices, options, caps[0]);
   for (size_t i = 1; i < caps.size(); ++i) {
-    Layout& trial = layouts[1 - best];
-    trial = Layout();
-    Plan(sequences, indices, options, caps[i], trial);
-    if (trial.cost < layouts[best].cost) best = 1 - best;
+    std::unique_ptr<Layout> trial = Plan(sequences, indices, options, caps[i]);
+    if (trial->cost < best->cost) best = std::move(trial);
   }
-  const Layout& plan = layouts[best];
+  const Layout& plan = *best;
   std::vector<PackedBatch> out;
   size_t first = 0;
   for (size_t end : plan.pass_end) {

@@ -68,14 +68,16 @@ int64_t AttentionCostTokens(const ModelConfig& config);
 // Packs `sequences[indices]` into rows first-fit in the given order (each sequence,
 // or run of sequences sharing a prompt, goes to the first row it fits in), then groups
 // consecutive rows into micro-batches of at most options.micro_batch_tokens padded
-// tokens. Deterministic; every index appears in exactly one micro-batch.
+// tokens; with options.attention_tokens, at the row cap of least estimated cost.
+// Deterministic; every index appears in exactly one micro-batch.
 std::vector<PackedBatch> PackSequences(const std::vector<Sequence>& sequences,
                                        const std::vector<int64_t>& indices,
                                        const PackOptions& options);
 
 // Log-probabilities (and entropies when asked) of each packed sequence's completion
-// tokens: (B, Tc) float32 tensors, 0 where mask is 0. Differentiable when grad mode is
-// on and the model's parameters require grad.
+// tokens: (B, Tc) float32 tensors, times the mask (0 where it is 0). The output layer
+// runs only where the mask is nonzero (options.only_positions is set here). Differentiable when
+// grad mode is on and the model's parameters require grad.
 absl::StatusOr<TokenLogprobsResult> CompletionLogprobs(const Transformer& model,
                                                        const PackedBatch& packed,
                                                        const TokenLogprobsOptions& options);

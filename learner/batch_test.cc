@@ -20,7 +20,7 @@ namespace rlvr {
 namespace {
 
 // Sequences of varied lengths (one longer than every row budget below), one with an
-// empty completion and one with a completion mask.
+// empty completion, one with a completion mask and one masked out entirely.
 std::vector<Sequence> Sequences() {
   std::vector<Sequence> out;
   const std::vector<std::pair<int, int>> lengths = {{3, 5}, {7, 2}, {2, 9},   {5, 0}, {4, 4},
@@ -32,7 +32,7 @@ std::vector<Sequence> Sequences() {
     for (int i = 0; i < c; ++i) s.completion.push_back(next++ % 400 + 3);
     out.push_back(std::move(s));
   }
-  out[4].completion_mask = {1, 0, 1, 1};
+  out[4].completion_mask = {1, 0, 0.5, 1};  // a fractional weight too
   // A group of four sharing a prompt (one empty completion), and a pair sharing a
   // one-token prompt (nothing to share).
   for (int c : {4, 6, 0, 3}) {
@@ -48,6 +48,12 @@ std::vector<Sequence> Sequences() {
     for (int i = 0; i < c; ++i) s.completion.push_back(next++ % 400 + 3);
     out.push_back(std::move(s));
   }
+  // Fully masked, 24 tokens: a pass of its own with rows of 24 (nothing in the loss).
+  Sequence masked;
+  for (int i = 0; i < 10; ++i) masked.prompt.push_back(next++ % 400 + 3);
+  for (int i = 0; i < 14; ++i) masked.completion.push_back(next++ % 400 + 3);
+  masked.completion_mask.assign(14, 0.0f);
+  out.push_back(std::move(masked));
   return out;
 }
 
@@ -85,7 +91,7 @@ TEST_P(PackTest, EverySequenceOnceWithinTheBudgets) {
   const std::vector<Sequence> seqs = Sequences();
   const PackOptions options{GetParam().row_tokens, GetParam().micro_batch_tokens,
                             GetParam().attention_tokens, GetParam().share_prompts};
-  std::vector<int64_t> indices = {9, 0, 8, 1, 7, 2, 10, 11, 12, 13, 6, 3, 14, 15, 5, 4};
+  std::vector<int64_t> indices = {9, 0, 8, 1, 7, 2, 10, 11, 12, 13, 6, 3, 14, 15, 5, 4, 16};
   std::map<int64_t, int> seen;
   for (const PackedBatch& b : PackSequences(seqs, indices, options)) {
     const int64_t rows = b.batch.input_ids.size(0), width = b.batch.input_ids.size(1);

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -208,6 +209,52 @@ TEST_P(HeadDimTest, DecodeLogprobsEqualFullForwardAtEveryContextLength) {
 }
 
 INSTANTIATE_TEST_SUITE_P(HeadDims, HeadDimTest, ::testing::Values(8, 32, 64, 128));
+
+// Plain temperature sampling draws from the temperature-scaled softmax of a full
+// forward pass: every token's count out of 3000 first tokens within 5 standard
+// deviations of its expectation, at a temperature where no token dominates and the
+// distribution is far from uniform (so a shifted index would show).
+TEST(EngineTest, PlainTemperatureDrawsFollowTheSoftmax) {
+  ModelConfig config = TinyConfig("qwen3");
+  Transformer model = MakeModel(config, 13);
+  const std::vector<int32_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6};
+  auto logits =
+      model.Logits(torch::tensor(std::vector<int64_t>(prompt.begin(), prompt.end())).unsqueeze(0));
+  ASSERT_TRUE(logits.ok());
+  const torch::Tensor last = (*logits)[0][-1].to(torch::kFloat64);
+  double temperature = 0;
+  torch::Tensor p;
+  for (double t : {2.0, 1.0, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05}) {
+    p = torch::softmax(last / t, -1);
+    if (p.max().item<double>() > 0.1) {
+      temperature = t;
+      break;
+    }
+  }
+  ASSERT_GT(temperature, 0);
+  ASSERT_LT(p.max().item<double>(), 0.8);
+  GenerationRequest r;
+  r.prompt_ids = prompt;
+  r.n = 3000;
+  r.sampling.temperature = temperature;
+  r.sampling.max_new_tokens = 1;
+  r.sampling.ignore_eos = true;
+  r.sampling.seed = 17;
+  auto out = MakeEngine(std::move(model))->Generate({r});
+  ASSERT_TRUE(out.ok()) << out.status();
+  std::vector<double> counts(config.vocab_size, 0.0);
+  for (const Completion& c : *out) {
+    ASSERT_EQ(c.token_ids.size(), 1u);
+    counts[c.token_ids[0]] += 1;
+  }
+  const double n = 3000;
+  for (int64_t v = 0; v < config.vocab_size; ++v) {
+    const double pv = p[v].item<double>();
+    EXPECT_LE(std::abs(counts[v] - n * pv), 5 * std::sqrt(n * pv * (1 - pv)) + 2)
+        << "token " << v << ": " << counts[v] << " draws, expected " << n * pv << " (temperature "
+        << temperature << ")";
+  }
+}
 
 TEST(EngineTest, SameSeedSameTokensAndPrefixSharingChangesNothing) {
   ModelConfig config = TinyConfig("llama");
