@@ -7,7 +7,6 @@
 #include <iostream>
 #include <mutex>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/cli_util.h"
@@ -134,15 +133,8 @@ absl::StatusOr<EvalResult> RunEval(Generator& generator, const TrainSetup& setup
                                    const char* label) {
   Progress(absl::StrCat("eval (", label, "): ", setup.eval_tasks.size(), " held-out tasks..."),
            false);
-  absl::StatusOr<EvalResult> evaluated =
-      Evaluate(generator, setup.tokenizer, setup.eval_tasks, setup.grader, setup.eval);
-  if (absl::IsInvalidArgument(evaluated.status()) &&
-      absl::StrContains(evaluated.status().message(), "more than the context")) {
-    // A held-out prompt too long for the rollout context (EvalOptions::max_context).
-    return absl::InvalidArgumentError(
-        absl::StrCat("rollout.max_len: ", evaluated.status().message()));
-  }
-  ASSIGN_OR_RETURN(EvalResult r, std::move(evaluated));
+  ASSIGN_OR_RETURN(EvalResult r, Evaluate(generator, setup.tokenizer, setup.eval_tasks,
+                                          setup.grader, setup.eval));
   Progress(absl::StrFormat("eval (%s): pass@1 %.3f  mean reward %.3f  %.1f tokens/answer  (%.1fs)",
                            label, r.pass_at_1, r.mean_reward, r.mean_completion_tokens, r.seconds),
            true);

@@ -13,9 +13,9 @@ namespace {
 // Keep freed memory in the process. A training step allocates and frees the same
 // activation tensors (a few MB each) every step; with glibc's defaults the larger ones
 // are mmap'd and unmapped each time and the heap top is trimmed, so every step pays
-// the kernel to fault in and zero fresh pages (about 8% of a default GRPO step,
-// measured with `perf record` on `rlvr train`). Like a caching allocator, the
-// resident size then stays at the peak.
+// the kernel to fault in and zero fresh pages (page-fault and page-zeroing kernel
+// frames were ~5% of a default GRPO step's `perf record` profile). Like a caching
+// allocator, the resident size then stays at the peak.
 void KeepFreedMemory() {
   // Allocations below 1 GiB come from the heap (32 MiB where glibc refuses more), and
   // freed memory stays there.

@@ -376,7 +376,9 @@ absl::StatusOr<std::unique_ptr<TrainSetup>> BuildTrainSetup(const Config& config
   }
   setup->engine.max_len = rollout_max_len > 0 ? rollout_max_len : model_len;
   setup->trainer.max_context = setup->engine.max_len;
+  setup->trainer.max_context_key = "rollout.max_len";
   setup->eval.max_context = setup->engine.max_len;
+  setup->eval.max_context_key = "rollout.max_len";
   if (setup->trainer.tool_runner && setup->trainer.max_episode_tokens >= setup->engine.max_len) {
     return absl::InvalidArgumentError(
         absl::StrCat("env.max_episode_tokens: ", setup->trainer.max_episode_tokens,

@@ -301,64 +301,6 @@ RLVR_CPU_CLONES void AttendRange(const CachedAttentionArgs& a, int64_t begin, in
   }
 }
 
-RLVR_CPU_CLONES void LogSoftmaxRange(const float* logits, const float* inv_temperature,
-                                     int64_t vocab, float* logprobs, float* probs, int64_t begin,
-                                     int64_t end) {
-  for (int64_t r = begin; r < end; ++r) {
-    const float* x = logits + r * vocab;
-    float* lp = logprobs + r * vocab;
-    float* p = probs != nullptr ? probs + r * vocab : nullptr;
-    const float s = inv_temperature[r];
-    const float m = Max(x, vocab) * s;  // = max(x * s) for s > 0 (rounding is monotonic)
-    V16 sums = {};
-    int64_t i = 0;
-    for (; i + 16 <= vocab; i += 16) {
-      const V16 z = Load16(x + i) * s - m;
-      std::memcpy(lp + i, &z, sizeof(z));
-      sums += ExpNonPositive(z);
-    }
-    float sum = HSum(sums);
-    for (; i < vocab; ++i) {
-      lp[i] = x[i] * s - m;
-      sum += std::exp(lp[i]);
-    }
-    const float log_sum = std::log(sum);
-    for (i = 0; i + 16 <= vocab; i += 16) {
-      const V16 z = Load16(lp + i) - log_sum;
-      std::memcpy(lp + i, &z, sizeof(z));
-      if (p != nullptr) {
-        const V16 e = ExpNonPositive(z);
-        std::memcpy(p + i, &e, sizeof(e));
-      }
-    }
-    for (; i < vocab; ++i) {
-      lp[i] -= log_sum;
-      if (p != nullptr) p[i] = std::exp(lp[i]);
-    }
-  }
-}
-
-RLVR_CPU_CLONES int64_t SampleRange(const float* probs, int64_t n, double u) {
-  double cum = 0;
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {  // whole blocks of 64 while u is beyond them
-    const V16 s = Load16(probs + i) + Load16(probs + i + 16) + Load16(probs + i + 32) +
-                  Load16(probs + i + 48);
-    const double block = HSum(s);
-    if (u < cum + block) break;
-    cum += block;
-  }
-  for (; i < n; ++i) {
-    if (probs[i] <= 0) continue;
-    cum += probs[i];
-    if (u < cum) return i;
-  }
-  for (int64_t j = n - 1; j >= 0; --j) {
-    if (probs[j] > 0) return j;
-  }
-  return 0;
-}
-
 int64_t Grain(int64_t work_per_item) {
   // About 32k multiply-adds per task: below that a thread hand-off costs more.
   return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, work_per_item));
@@ -371,17 +313,6 @@ void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, i
   at::parallel_for(0, rows, Grain(dim), [&](int64_t begin, int64_t end) {
     RmsNormRange(x, weight, eps, dim, out, begin, end);
   });
-}
-
-void LogSoftmaxRows(const float* logits, const float* inv_temperature, int64_t rows, int64_t vocab,
-                    float* logprobs, float* probs) {
-  at::parallel_for(0, rows, Grain(vocab * 4), [&](int64_t begin, int64_t end) {
-    LogSoftmaxRange(logits, inv_temperature, vocab, logprobs, probs, begin, end);
-  });
-}
-
-int64_t SampleFromProbs(const float* probs, int64_t n, double u) {
-  return SampleRange(probs, n, u);
 }
 
 void CachedAttention(const CachedAttentionArgs& a) {

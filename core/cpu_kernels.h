@@ -51,18 +51,6 @@ struct CachedAttentionArgs {
 // (slot, position) pairs must be distinct; the caller checks bounds.
 void CachedAttention(const CachedAttentionArgs& args);
 
-// For each of `rows` rows of `vocab` logits: logprobs[r] = log_softmax(logits[r] *
-// inv_temperature[r]) and, unless probs is null, probs[r] = exp(logprobs[r]), one row
-// at a time while it is in cache (as three tensor ops, each would stream the whole
-// (rows, vocab) batch through memory). inv_temperature must be positive.
-void LogSoftmaxRows(const float* logits, const float* inv_temperature, int64_t rows, int64_t vocab,
-                    float* logprobs, float* probs);
-
-// Inverse-CDF draw from `n` probabilities: the first index whose running sum exceeds
-// u in [0, 1), skipping zero entries; if rounding leaves u beyond the total, the last
-// nonzero entry (0 if none). Sums whole blocks before scanning one element-wise.
-int64_t SampleFromProbs(const float* probs, int64_t n, double u);
-
 }  // namespace rlvr::cpu
 
 #endif  // RLVR_CORE_CPU_KERNELS_H_

@@ -104,7 +104,8 @@ absl::StatusOr<EvalResult> Evaluate(Generator& generator, const Tokenizer& token
     r.id = tasks[i].id;
     prompts.push_back(RenderPrompt(tasks[i], options.prompt_template));
     r.prompt_ids = tokenizer.Encode(prompts.back());
-    RETURN_IF_ERROR(CheckFitsContext(r, options.sampling.max_new_tokens, options.max_context));
+    RETURN_IF_ERROR(CheckFitsContext(r, options.sampling.max_new_tokens, options.max_context,
+                                     options.max_context_key));
     r.n = options.n;
     r.sampling = options.sampling;
     r.sampling.seed = options.sampling.seed + i;

@@ -29,8 +29,10 @@ struct EvalOptions {
   int grading_threads = 2;
   int64_t max_samples_kept = 8;  // completions kept in EvalResult::samples
   // Tokens per sequence of the generator; 0 = unchecked. A task whose prompt and
-  // sampling.max_new_tokens do not fit is an error, not a cut answer graded 0.
+  // sampling.max_new_tokens do not fit is an error naming max_context_key, not a cut
+  // answer graded 0.
   int64_t max_context = 0;
+  std::string max_context_key = "max_context";
 };
 
 struct EvalSample {

@@ -124,5 +124,38 @@ TEST(EvaluateTest, ScoresMajorityBreakdownsAndLengths) {
   EXPECT_EQ(j["by_source"]["code"]["tasks"], 1);
 }
 
+// A held-out prompt that leaves less than max_new_tokens of the context is an error
+// naming the context's setting and the task, before anything is generated or graded
+// (not a cut answer graded 0); exactly enough room evaluates.
+TEST(EvaluateTest, PromptTooLongForTheContextIsAnErrorNamingTheSetting) {
+  std::vector<Task> tasks(1);
+  tasks[0].id = "long-1";
+  tasks[0].gold = "4";
+  tasks[0].prompt = "What is 2+2?";
+  const Tokenizer tok = Tokenizer::Builtin();
+  EvalOptions options;
+  const int64_t prompt =
+      static_cast<int64_t>(tok.Encode(RenderPrompt(tasks[0], options.prompt_template)).size());
+  options.sampling.max_new_tokens = 8;
+  options.max_context = prompt + 7;
+  options.max_context_key = "rollout.max_len";
+  int graded = 0;
+  EvalGrader grader = [&](const Task&, const Completion&) -> absl::StatusOr<Reward> {
+    ++graded;
+    return Reward{1.0, "correct", {}};
+  };
+  ScriptedGenerator gen({{"4"}});
+  auto result = Evaluate(gen, tok, tasks, grader, options);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("rollout.max_len: request long-1"), std::string::npos)
+      << result.status();
+  EXPECT_EQ(graded, 0);
+  options.max_context = prompt + 8;
+  result = Evaluate(gen, tok, tasks, grader, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(graded, 1);
+}
+
 }  // namespace
 }  // namespace rlvr

@@ -179,12 +179,9 @@ absl::StatusOr<std::vector<Trainer::Group>> Trainer::Rollout(std::vector<Task> t
     GenerationRequest request;
     request.id = tasks[i].id;
     request.prompt_ids = tokenizer_.Encode(RenderPrompt(tasks[i], options_.prompt_template));
-    if (absl::Status fits = CheckFitsContext(
-            request, options_.tool_runner ? max_episode_tokens : options_.sampling.max_new_tokens,
-            options_.max_context);
-        !fits.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("rollout.max_len: ", fits.message()));
-    }
+    RETURN_IF_ERROR(CheckFitsContext(
+        request, options_.tool_runner ? max_episode_tokens : options_.sampling.max_new_tokens,
+        options_.max_context, options_.max_context_key));
     request.n = g;
     request.sampling = options_.sampling;
     request.sampling.seed = options_.sampling.seed * 1000003u + step_seed * 1009u + first_index + i;

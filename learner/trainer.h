@@ -106,8 +106,9 @@ struct TrainerOptions {
   int64_t max_episode_tokens = 0;
   // Tokens per sequence of the generator (prompt + completion, or the whole tool
   // episode); 0 = unchecked. A task whose prompt leaves too little room fails the step
-  // with an error naming rollout.max_len, instead of being cut short and graded 0.
+  // with an error naming max_context_key, instead of being cut short and graded 0.
   int64_t max_context = 0;
+  std::string max_context_key = "max_context";
 
   // Sees the samples of every step just before the update (sample dumps, debugging).
   std::function<void(const std::vector<RolloutSample>&)> inspect_batch;

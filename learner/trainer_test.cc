@@ -161,6 +161,7 @@ TEST(TrainerTest, PromptTooLongForTheContextFailsTheStepNamingMaxLen) {
       f.tokenizer.Encode(RenderPrompt(task, f.options.prompt_template)).size());
   f.options.sampling.max_new_tokens = 8;
   f.options.max_context = prompt + 7;
+  f.options.max_context_key = "rollout.max_len";
   Trainer trainer(*f.policy, *f.optimizer, generator, f.tokenizer, f.tasks, grader, nullptr,
                   f.options);
   const absl::Status s = trainer.Run([](const StepReport&) {}, nullptr);

@@ -12,7 +12,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "core/cpu_kernels.h"
 #include "core/kv_cache.h"
 #include "core/status_macros.h"
 #include "rollout/sampler.h"
@@ -507,11 +506,9 @@ void Engine::Impl::AdmitAll(const std::vector<Admission>& admissions) {
       continue;
     }
     const double t = seq.request().sampling.temperature;
-    const float inv_t = static_cast<float>(t > 0 ? 1.0 / t : 1.0);
-    torch::Tensor row = (*logits)[row_of[i]].contiguous();
-    torch::Tensor lp = torch::empty_like(row), probs = torch::empty_like(row);
-    cpu::LogSoftmaxRows(row.data_ptr<float>(), &inv_t, 1, vocab, lp.data_ptr<float>(),
-                        probs.data_ptr<float>());
+    torch::Tensor row = (*logits)[row_of[i]];
+    torch::Tensor lp = torch::log_softmax(row / (t > 0 ? t : 1.0), -1).contiguous();
+    torch::Tensor probs = lp.exp();
     SampleAndAppend(seq, row.data_ptr<float>(), lp.data_ptr<float>(), probs.data_ptr<float>());
   }
   for (auto& seq : seqs) {
@@ -540,12 +537,10 @@ void Engine::Impl::DecodeAll() {
     return;
   }
   torch::Tensor logits = out->to(torch::kCPU, torch::kFloat32).contiguous();  // (B, V)
+  torch::Tensor lp = torch::log_softmax(logits * inv_t, -1).contiguous();     // (B, V)
   bool any_plain = false;  // rows drawn from the probabilities themselves
   for (const auto& seq : active) any_plain = any_plain || PlainTemperature(seq->request().sampling);
-  torch::Tensor lp = torch::empty_like(logits);                                   // (B, V)
-  torch::Tensor probs = any_plain ? torch::empty_like(logits) : torch::Tensor();  // (B, V)
-  cpu::LogSoftmaxRows(logits.data_ptr<float>(), inv_t.data_ptr<float>(), b, vocab,
-                      lp.data_ptr<float>(), any_plain ? probs.data_ptr<float>() : nullptr);
+  torch::Tensor probs = any_plain ? lp.exp() : torch::Tensor();  // (B, V), one vectorised pass
   const float* lrow = logits.data_ptr<float>();
   const float* prow = lp.data_ptr<float>();
   const float* qrow = any_plain ? probs.data_ptr<float>() : nullptr;
@@ -579,7 +574,20 @@ void Engine::Impl::SampleAndAppend(Sequence& seq, const float* row, const float*
   } else if (PlainTemperature(p)) {
     // Plain temperature sampling: draw from exp(logprob_row) directly.
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
-    token = static_cast<int32_t>(cpu::SampleFromProbs(prob_row, vocab, uniform(seq.rng)));
+    const double u = uniform(seq.rng);
+    double cum = 0;
+    token = -1;
+    int32_t last_possible = 0;  // where rounding leaves u beyond the total
+    for (int64_t v = 0; v < vocab; ++v) {
+      if (prob_row[v] <= 0) continue;
+      last_possible = static_cast<int32_t>(v);
+      cum += prob_row[v];
+      if (u < cum) {
+        token = static_cast<int32_t>(v);
+        break;
+      }
+    }
+    if (token < 0) token = last_possible;
   } else {
     TokenCandidates c = TokenCandidates::FromLogits(row, vocab);
     seq.ticket->samplers[seq.request_index]->Apply(c, seq.rng);

@@ -140,6 +140,28 @@ TEST(EngineTest, StaggeredArrivalsMatchOneAtATime) {
   for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(got[i], expected[i]) << "prompt " << i;
 }
 
+// Every returned log-probability (of all max_new_tokens tokens of each of r.n
+// completions) equals log_softmax(logits / temperature) of a full forward pass of the
+// reference model over the prompt and the completion (atol 1e-4).
+void ExpectLogprobsEqualFullForward(const Transformer& reference, const GenerationRequest& r,
+                                    const absl::StatusOr<std::vector<Completion>>& out) {
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->size(), static_cast<size_t>(r.n));
+  for (const Completion& c : *out) {
+    ASSERT_EQ(static_cast<int64_t>(c.token_ids.size()), r.sampling.max_new_tokens);
+    std::vector<int64_t> seq(r.prompt_ids.begin(), r.prompt_ids.end());
+    seq.insert(seq.end(), c.token_ids.begin(), c.token_ids.end());
+    auto logits = reference.Logits(torch::tensor(seq).unsqueeze(0));
+    ASSERT_TRUE(logits.ok());
+    torch::Tensor lp = torch::log_softmax(*logits / r.sampling.temperature, -1)[0];  // (T, V)
+    for (size_t i = 0; i < c.token_ids.size(); ++i) {
+      const int64_t pos = static_cast<int64_t>(r.prompt_ids.size() + i) - 1;
+      EXPECT_NEAR(c.logprobs[i], lp[pos][c.token_ids[i]].item<float>(), 1e-4)
+          << "token " << i << " (context " << pos + 1 << ")";
+    }
+  }
+}
+
 TEST(EngineTest, LogprobsEqualFullForwardRecomputation) {
   ModelConfig config = TinyConfig("qwen2");
   Transformer model = MakeModel(config, 5);
@@ -155,21 +177,7 @@ TEST(EngineTest, LogprobsEqualFullForwardRecomputation) {
   r.sampling.max_new_tokens = 10;
   r.sampling.ignore_eos = true;
   r.sampling.seed = 42;
-  auto out = engine->Generate({r});
-  ASSERT_TRUE(out.ok()) << out.status();
-  for (const Completion& c : *out) {
-    ASSERT_EQ(c.token_ids.size(), 10u);
-    std::vector<int64_t> seq(r.prompt_ids.begin(), r.prompt_ids.end());
-    seq.insert(seq.end(), c.token_ids.begin(), c.token_ids.end());
-    torch::Tensor ids = torch::tensor(seq).unsqueeze(0);
-    auto logits = reference->Logits(ids);
-    ASSERT_TRUE(logits.ok());
-    torch::Tensor lp = torch::log_softmax(*logits / 0.7, -1)[0];  // (T, V)
-    for (size_t i = 0; i < c.token_ids.size(); ++i) {
-      const int64_t pos = static_cast<int64_t>(r.prompt_ids.size() + i) - 1;
-      EXPECT_NEAR(c.logprobs[i], lp[pos][c.token_ids[i]].item<float>(), 1e-4) << "token " << i;
-    }
-  }
+  ExpectLogprobsEqualFullForward(*reference, r, engine->Generate({r}));
 }
 
 // The decode attention kernel has register-resident paths for head sizes 32, 64 and 128
@@ -191,21 +199,7 @@ TEST_P(HeadDimTest, DecodeLogprobsEqualFullForwardAtEveryContextLength) {
   r.sampling.max_new_tokens = 32;
   r.sampling.ignore_eos = true;
   r.sampling.seed = 5;
-  auto out = engine->Generate({r});
-  ASSERT_TRUE(out.ok()) << out.status();
-  for (const Completion& c : *out) {
-    ASSERT_EQ(c.token_ids.size(), 32u);
-    std::vector<int64_t> seq(r.prompt_ids.begin(), r.prompt_ids.end());
-    seq.insert(seq.end(), c.token_ids.begin(), c.token_ids.end());
-    auto logits = reference->Logits(torch::tensor(seq).unsqueeze(0));
-    ASSERT_TRUE(logits.ok());
-    torch::Tensor lp = torch::log_softmax(*logits, -1)[0];  // (T, V)
-    for (size_t i = 0; i < c.token_ids.size(); ++i) {
-      const int64_t pos = static_cast<int64_t>(r.prompt_ids.size() + i) - 1;
-      EXPECT_NEAR(c.logprobs[i], lp[pos][c.token_ids[i]].item<float>(), 1e-4)
-          << "token " << i << " (context " << pos + 1 << ")";
-    }
-  }
+  ExpectLogprobsEqualFullForward(*reference, r, engine->Generate({r}));
 }
 
 INSTANTIATE_TEST_SUITE_P(HeadDims, HeadDimTest, ::testing::Values(8, 32, 64, 128));

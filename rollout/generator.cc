@@ -19,13 +19,14 @@ const char* FinishReasonName(FinishReason reason) {
   return "unknown";
 }
 
-absl::Status CheckFitsContext(const GenerationRequest& request, int64_t new_tokens,
-                              int64_t context) {
+absl::Status CheckFitsContext(const GenerationRequest& request, int64_t new_tokens, int64_t context,
+                              const std::string& context_key) {
   const int64_t need = static_cast<int64_t>(request.prompt_ids.size()) + new_tokens;
   if (context <= 0 || need <= context) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "request ", request.id, ": a prompt of ", request.prompt_ids.size(), " tokens and ",
-      new_tokens, " new tokens need ", need, " tokens, more than the context of ", context));
+  return absl::InvalidArgumentError(
+      absl::StrCat(context_key, ": request ", request.id, ": a prompt of ",
+                   request.prompt_ids.size(), " tokens and ", new_tokens, " new tokens need ", need,
+                   " tokens, more than the context of ", context));
 }
 
 absl::StatusOr<std::vector<Completion>> Generator::Generate(

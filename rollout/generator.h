@@ -63,11 +63,12 @@ struct GenerationRequest {
 };
 
 // OK when `request`'s prompt plus `new_tokens` fit `context` tokens (0 = unchecked);
-// otherwise an InvalidArgument error naming the request. A generator stops a sequence
+// otherwise an InvalidArgument error naming `context_key` (the setting that sets the
+// context, e.g. "rollout.max_len") and the request. A generator stops a sequence
 // at its context as "length", and a verifier grades the cut answer as wrong: callers
 // check up front so a too-short context is an error, not a silent zero reward.
-absl::Status CheckFitsContext(const GenerationRequest& request, int64_t new_tokens,
-                              int64_t context);
+absl::Status CheckFitsContext(const GenerationRequest& request, int64_t new_tokens, int64_t context,
+                              const std::string& context_key);
 
 enum class FinishReason { kStop, kLength, kAbort };
 const char* FinishReasonName(FinishReason reason);  // "stop", "length", "abort"
