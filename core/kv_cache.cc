@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/skinny_gemm.h"
 
 namespace rlvr {
 
@@ -38,10 +39,12 @@ absl::StatusOr<KVCache> KVCache::Create(const ModelConfig& config, const KVCache
     for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
       // Head-major storage, seen through a (slot, position, head, dim) view.
       for (auto* store : {&cache.keys_, &cache.values_}) {
-        store->push_back(
-            torch::zeros({slots, config.num_key_value_heads, options.max_len, config.head_dim},
-                         opts)
-                .permute({0, 2, 1, 3}));
+        const std::vector<int64_t> shape = {slots, config.num_key_value_heads, options.max_len,
+                                            config.head_dim};
+        // Decode steps stream through the cache: on the CPU it goes on huge pages.
+        torch::Tensor t = device.is_cpu() && dtype == torch::kFloat32 ? ZerosOnHugePages(shape)
+                                                                      : torch::zeros(shape, opts);
+        store->push_back(t.permute({0, 2, 1, 3}));
       }
     }
   } catch (const std::exception& e) {

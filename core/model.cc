@@ -17,6 +17,7 @@
 #include "core/packed_linear.h"
 #include "core/safetensors.h"
 #include "core/safetensors_torch.h"
+#include "core/skinny_gemm.h"
 #include "core/status_macros.h"
 #include "core/train_kernels.h"
 #include "nlohmann/json.hpp"
@@ -221,12 +222,16 @@ struct Transformer::Impl {
 
   // Prepacked copies of the matmul weights for the fused CPU decoding path,
   // made on first use and dropped by LoadNamedTensors (see FusedDecoding()).
+  struct PackedWeight {
+    Tensor onednn;  // packed_linear.h; where the CPU lacks AVX-512
+    Tensor panels;  // skinny_gemm.h
+  };
   struct PackedLayer {
-    Tensor qkv, o, gate_up, down;
+    PackedWeight qkv, o, gate_up, down;
   };
   struct Packed {
     std::vector<PackedLayer> layers;
-    Tensor head;
+    PackedWeight head;
   };
   mutable absl::Mutex pack_mu;
   mutable std::shared_ptr<const Packed> packed ABSL_GUARDED_BY(pack_mu);
@@ -540,14 +545,26 @@ struct Transformer::Impl {
     packed.reset();
   }
 
-  static Tensor PackIfPays(const Tensor& w) {
-    return PackingPays(w) ? PackLinearWeight(w) : Tensor();
+  // The panel copy where the CPU has AVX-512 (skinny_gemm.h), else oneDNN's; both
+  // only for weights at least kMinPackedDim on each side.
+  static PackedWeight PackIfPays(const Tensor& w) {
+    if (!PackingPays(w)) return {};
+    PackedWeight p{Tensor(), PackSkinnyWeight(w)};
+    if (!p.panels.defined()) p.onednn = PackLinearWeight(w);
+    return p;
   }
 
-  static Tensor InferLinear(const Tensor& x, const Tensor& packed_w, const Tensor& w,
+  // x (M, K) -> (M, N). Decode steps (M <= kMaxSkinnyRows) take the panel kernel;
+  // prefill takes MKL on the plain weight, which `rlvr bench rollout --prompt-len 256`
+  // measured as fast as oneDNN's packed copy at those M.
+  static Tensor InferLinear(const Tensor& x, const PackedWeight& packed_w, const Tensor& w,
                             const Tensor& b) {
-    return packed_w.defined() && x.size(0) >= kMinPackedRows ? PackedLinear(x, packed_w, b)
-                                                             : Linear(x, w, b);
+    const int64_t m = x.size(0);
+    if (packed_w.panels.defined() && m <= kMaxSkinnyRows) {
+      return SkinnyLinear(x, packed_w.panels, w.size(0), b);
+    }
+    return packed_w.onednn.defined() && m >= kMinPackedRows ? PackedLinear(x, packed_w.onednn, b)
+                                                            : Linear(x, w, b);
   }
 
   // The fused path: runs tokens `ids` (N) int64, token t at position positions[t]

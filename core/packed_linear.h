@@ -1,4 +1,5 @@
-// Prepacked float32 linear layers for CPU inference: oneDNN's blocked weight
+// Prepacked float32 linear layers for CPU inference on CPUs without AVX-512
+// (with it the model uses skinny_gemm.h instead): oneDNN's blocked weight
 // layout (the mkldnn::_reorder_linear_weight and mkldnn::_linear_pointwise ops
 // that ship with LibTorch, as PyTorch's own compiler uses them): the weight is
 // packed once instead of on every call, which matters most for the skinny

@@ -75,6 +75,16 @@ uint64_t SampleSeed(uint64_t seed, int64_t sample) {
   return z ^ (z >> 31);
 }
 
+// The first index of the row's maximum `max` (from a vectorised reduction over all
+// rows, LibTorch's amax): std::max_element's index-carrying scan over the whole
+// vocabulary of every greedy row is scalar. Rows with NaN take max_element.
+int32_t FirstIndexOf(const float* row, int64_t n, float max) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (row[i] == max) return static_cast<int32_t>(i);
+  }
+  return static_cast<int32_t>(std::max_element(row, row + n) - row);
+}
+
 // Temperature sampling without top-k, top-p or min-p: drawn straight from the
 // temperature-scaled probabilities.
 bool PlainTemperature(const SamplingParams& p) {
@@ -134,10 +144,10 @@ struct Engine::Impl {
   // their first tokens.
   void AdmitAll(const std::vector<Admission>& admissions);
   void DecodeAll();
-  // Picks the next token of `seq` from `row` (vocab logits; their temperature-scaled
-  // log-softmax in `logprob_row`, its exp in `prob_row`, which may be null unless
-  // PlainTemperature) and appends it.
-  void SampleAndAppend(Sequence& seq, const float* row, const float* logprob_row,
+  // Picks the next token of `seq` from `row` (vocab logits; `row_max` their maximum,
+  // read only when greedy; their temperature-scaled log-softmax in `logprob_row`, its
+  // exp in `prob_row`, which may be null unless PlainTemperature) and appends it.
+  void SampleAndAppend(Sequence& seq, const float* row, float row_max, const float* logprob_row,
                        const float* prob_row);
   void CheckStop(Sequence& seq);
   void Finish(Sequence& seq, FinishReason reason);
@@ -509,7 +519,8 @@ void Engine::Impl::AdmitAll(const std::vector<Admission>& admissions) {
     torch::Tensor row = (*logits)[row_of[i]];
     torch::Tensor lp = torch::log_softmax(row / (t > 0 ? t : 1.0), -1).contiguous();
     torch::Tensor probs = lp.exp();
-    SampleAndAppend(seq, row.data_ptr<float>(), lp.data_ptr<float>(), probs.data_ptr<float>());
+    SampleAndAppend(seq, row.data_ptr<float>(), row.max().item<float>(), lp.data_ptr<float>(),
+                    probs.data_ptr<float>());
   }
   for (auto& seq : seqs) {
     if (seq->slot >= 0) active.push_back(std::move(seq));
@@ -523,6 +534,7 @@ void Engine::Impl::DecodeAll() {
   torch::Tensor tokens = torch::empty({b}, torch::kInt64);
   torch::Tensor positions = torch::empty({b}, torch::kInt64);
   torch::Tensor inv_t = torch::empty({b, 1}, torch::kFloat32);
+  bool unscaled = true;  // every row at temperature 1 (or greedy): no scaling pass
   for (int64_t i = 0; i < b; ++i) {
     const Sequence& s = *active[i];
     slots.data_ptr<int64_t>()[i] = s.slot;
@@ -530,6 +542,7 @@ void Engine::Impl::DecodeAll() {
     positions.data_ptr<int64_t>()[i] = cache.length(s.slot);
     const double t = s.request().sampling.temperature;
     inv_t.data_ptr<float>()[i] = static_cast<float>(t > 0 ? 1.0 / t : 1.0);
+    unscaled = unscaled && inv_t.data_ptr<float>()[i] == 1.0f;
   }
   absl::StatusOr<torch::Tensor> out = model.DecodeStep(cache, slots, tokens, positions);
   if (!out.ok()) {
@@ -537,16 +550,22 @@ void Engine::Impl::DecodeAll() {
     return;
   }
   torch::Tensor logits = out->to(torch::kCPU, torch::kFloat32).contiguous();  // (B, V)
-  torch::Tensor lp = torch::log_softmax(logits * inv_t, -1).contiguous();     // (B, V)
+  torch::Tensor lp =
+      torch::log_softmax(unscaled ? logits : logits * inv_t, -1).contiguous();  // (B, V)
   bool any_plain = false;  // rows drawn from the probabilities themselves
-  for (const auto& seq : active) any_plain = any_plain || PlainTemperature(seq->request().sampling);
+  bool any_greedy = false;
+  for (const auto& seq : active) {
+    any_plain = any_plain || PlainTemperature(seq->request().sampling);
+    any_greedy = any_greedy || seq->request().sampling.temperature == 0;
+  }
+  torch::Tensor row_max = any_greedy ? logits.amax(-1).contiguous() : torch::Tensor();  // (B)
   torch::Tensor probs = any_plain ? lp.exp() : torch::Tensor();  // (B, V), one vectorised pass
   const float* lrow = logits.data_ptr<float>();
   const float* prow = lp.data_ptr<float>();
   const float* qrow = any_plain ? probs.data_ptr<float>() : nullptr;
   for (int64_t i = 0; i < b; ++i) {
-    SampleAndAppend(*active[i], lrow + i * vocab, prow + i * vocab,
-                    qrow != nullptr ? qrow + i * vocab : nullptr);
+    SampleAndAppend(*active[i], lrow + i * vocab, any_greedy ? row_max.data_ptr<float>()[i] : 0.0f,
+                    prow + i * vocab, qrow != nullptr ? qrow + i * vocab : nullptr);
   }
   active.erase(std::remove_if(active.begin(), active.end(),
                               [](const std::unique_ptr<Sequence>& s) { return s->slot < 0; }),
@@ -564,13 +583,12 @@ void Engine::Impl::DecodeAll() {
   }
 }
 
-void Engine::Impl::SampleAndAppend(Sequence& seq, const float* row, const float* logprob_row,
-                                   const float* prob_row) {
+void Engine::Impl::SampleAndAppend(Sequence& seq, const float* row, float row_max,
+                                   const float* logprob_row, const float* prob_row) {
   const SamplingParams& p = seq.request().sampling;
   int32_t token = 0;
   if (p.temperature == 0) {
-    const float* best = std::max_element(row, row + vocab);  // first maximum
-    token = static_cast<int32_t>(best - row);
+    token = FirstIndexOf(row, vocab, row_max);
   } else if (PlainTemperature(p)) {
     // Plain temperature sampling: draw from exp(logprob_row) directly.
     std::uniform_real_distribution<double> uniform(0.0, 1.0);

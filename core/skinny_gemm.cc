@@ -1,0 +1,110 @@
+#include "core/skinny_gemm.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include "core/skinny_gemm_isa.h"
+
+namespace rlvr {
+namespace {
+
+constexpr int64_t kLanes = 16;
+constexpr int64_t kRowBlock = 256;
+
+bool HasAvx512() {
+#if defined(__x86_64__)
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+torch::Tensor ZerosOnHugePages(at::IntArrayRef sizes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  int64_t numel = 1;
+  for (int64_t s : sizes) numel *= s;
+  const size_t bytes =
+      std::max<size_t>(1, (static_cast<size_t>(numel) * sizeof(float) + kHuge - 1) / kHuge) * kHuge;
+  // A fresh mapping rather than malloc: memory the heap has already touched keeps its
+  // 4 KiB pages whatever madvise says, and the process keeps freed memory (cli/main.cc).
+  void* raw =
+      mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return torch::zeros(sizes, torch::kFloat32);
+  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (start + kHuge - 1) / kHuge * kHuge;
+  if (aligned > start) munmap(raw, aligned - start);
+  if (aligned - start < kHuge) {
+    munmap(reinterpret_cast<void*>(aligned + bytes), kHuge - (aligned - start));
+  }
+  void* data = reinterpret_cast<void*>(aligned);
+  (void)madvise(data, bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages still work
+  return torch::from_blob(
+      data, sizes, [bytes](void* p) { munmap(p, bytes); }, torch::kFloat32);
+}
+
+torch::Tensor PackSkinnyWeight(const torch::Tensor& weight) {
+  if (!HasAvx512() || !weight.defined() || weight.dim() != 2 || !weight.device().is_cpu() ||
+      weight.scalar_type() != torch::kFloat32) {
+    return {};
+  }
+  const int64_t n = weight.size(0), k = weight.size(1), panels = (n + kLanes - 1) / kLanes;
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = weight.detach();
+  if (panels * kLanes != n) w = torch::constant_pad_nd(w, {0, 0, 0, panels * kLanes - n});
+  torch::Tensor packed = ZerosOnHugePages({panels, k, kLanes});
+  // (P*16, K) -> (P, 16, K) -> (P, K, 16)
+  packed.copy_(w.reshape({panels, kLanes, k}).transpose(1, 2));
+  return packed;
+}
+
+torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, int64_t n,
+                           const torch::Tensor& bias) {
+  TORCH_CHECK(HasAvx512(), "SkinnyLinear needs AVX-512F");
+  TORCH_CHECK(x.dim() == 2 && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
+                  packed.dim() == 3 && packed.is_contiguous() && packed.size(1) == x.size(1) &&
+                  packed.size(2) == kLanes && packed.size(0) == (n + kLanes - 1) / kLanes &&
+                  reinterpret_cast<uintptr_t>(packed.data_ptr()) % 64 == 0,
+              "SkinnyLinear: x ", x.sizes(), " ", x.scalar_type(), " with n = ", n,
+              " does not match the packed weight ", packed.sizes());
+  TORCH_CHECK(!bias.defined() || (bias.numel() == n && bias.scalar_type() == torch::kFloat32),
+              "SkinnyLinear: bias ", bias.sizes(), " for n = ", n);
+  torch::Tensor xc = x.stride(1) == 1 ? x : x.contiguous();
+  torch::Tensor y = torch::empty({x.size(0), n}, x.options());
+  skinny::GemmArgs a;
+  a.m = x.size(0);
+  a.n = n;
+  a.k = x.size(1);
+  a.x = xc.data_ptr<float>();
+  a.ldx = xc.stride(0);
+  a.packed = packed.data_ptr<float>();
+  torch::Tensor bc = bias.defined() ? bias.contiguous() : bias;
+  a.bias = bc.defined() ? bc.data_ptr<float>() : nullptr;
+  a.y = y.data_ptr<float>();
+  a.ldy = n;
+#if defined(__x86_64__)
+  const int64_t m = a.m, panels = (n + kLanes - 1) / kLanes;
+  // Row blocks bound the x rows each weight group meets (prefill has thousands);
+  // within one, grains of whole 3-panel groups give each thread its own contiguous
+  // stretch of the weight stream.
+  for (int64_t r0 = 0; r0 < m; r0 += kRowBlock) {
+    skinny::GemmArgs block = a;
+    block.m = std::min(kRowBlock, m - r0);
+    block.x = a.x + r0 * a.ldx;
+    block.y = a.y + r0 * a.ldy;
+    at::parallel_for(0, (panels + 2) / 3, 8, [&](int64_t begin, int64_t end) {
+      skinny::avx512::Gemm(block, begin * 3, std::min(end * 3, panels));
+    });
+  }
+#endif
+  return y;
+}
+
+}  // namespace rlvr

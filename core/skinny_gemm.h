@@ -1,0 +1,41 @@
+// A float32 matmul for the few rows of a decode step: x (M, K), M the number of
+// running sequences, against a (N, K) weight prepacked into 16-column panels.
+// Written here because a decode step is bound by streaming every weight from
+// memory once, and oneDNN's packed matmul at these shapes did not overlap that
+// stream with its arithmetic (profile of `rlvr bench rollout --batch-sizes 32`:
+// its time was about the stream's plus the arithmetic's). This kernel prefetches
+// the next panels while it computes on the current ones, and its panels sit on
+// huge pages. `rlvr bench rollout` measures the result against transformers.
+//
+//   torch::Tensor p = PackSkinnyWeight(w);   // undefined without AVX-512
+//   if (p.defined() && x.size(0) <= kMaxSkinnyRows) y = SkinnyLinear(x, p, w.size(0), b);
+#ifndef RLVR_CORE_SKINNY_GEMM_H_
+#define RLVR_CORE_SKINNY_GEMM_H_
+
+#include <torch/types.h>
+
+namespace rlvr {
+
+// The (ceil(N / 16), K, 16) panel copy of a (N, K) float32 CPU weight; an undefined
+// tensor where the CPU lacks AVX-512F (callers keep their other path).
+torch::Tensor PackSkinnyWeight(const torch::Tensor& weight);
+
+// A zero-filled float32 CPU tensor of `sizes` on a fresh mapping aligned to 2 MiB and
+// advised for transparent huge pages (madvise; pages are faulted in on first touch).
+// For buffers streamed through on every decode step (weights, KV cache): with 4 KiB
+// pages the page walks cap the read rate (`rlvr bench rollout`, batch 1).
+torch::Tensor ZerosOnHugePages(at::IntArrayRef sizes);
+
+// Largest M the model uses the panel kernel for (decode batches). SkinnyLinear takes
+// any M, but for prefill's thousands of rows MKL on the plain weight is faster.
+inline constexpr int64_t kMaxSkinnyRows = 128;
+
+// x (M, K) float32 CPU, packed from PackSkinnyWeight of a (n, K) weight, bias (n)
+// or undefined -> (M, n) = x @ weight^T + bias. Splits the panels over ATen's
+// intra-op threads.
+torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, int64_t n,
+                           const torch::Tensor& bias);
+
+}  // namespace rlvr
+
+#endif  // RLVR_CORE_SKINNY_GEMM_H_

@@ -1,0 +1,155 @@
+// The AVX-512 kernel behind skinny_gemm.h; this file alone is compiled with
+// -mavx512f, and skinny_gemm.cc calls it only on CPUs that have AVX-512F.
+//
+// y = x @ w^T over groups of three 16-column weight panels. For each group and
+// each block of kBlock k, every 8-row tile of x runs over the block while it is
+// in L1, and the next group's panels are prefetched into L2 a little per k, so
+// reading the weights from memory overlaps the arithmetic.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/skinny_gemm_isa.h"
+
+namespace rlvr::skinny::avx512 {
+namespace {
+
+constexpr int kLanes = 16;     // output columns per panel (one zmm register)
+constexpr int kMaxRows = 8;    // rows of x per tile
+constexpr int kMaxPanels = 3;  // 8 x 3 accumulators + 3 weight vectors + a broadcast
+// k per block: a group's block of weights (3 x 64 x 64 bytes) and the x rows it
+// meets stay in L1 across the tiles. 64 and 128 measured alike, whole-K slower.
+constexpr int64_t kBlock = 64;
+constexpr int64_t kLine = 64;
+
+struct TileArgs {
+  const float* x;  // row 0 of the tile, row stride ldx
+  int64_t ldx;
+  const float* w;  // the group's first panel, (K, 16) per panel, panels K * 16 apart
+  int64_t K;
+  int64_t k0, k1;     // this block; the tile adds into y unless k0 == 0
+  const float* bias;  // the group's bias columns, or null; added when k1 == K
+  int64_t cols;       // valid columns of the group (<= 16 * panels)
+  float* y;           // row 0, column 0 of the tile's output, row stride ldy
+  int64_t ldy;
+  const char* pf;  // next bytes to prefetch, below pf_end
+  const char* pf_end;
+  int64_t pf_step;  // bytes to prefetch per k
+};
+
+template <int MR, int NB>
+void Tile(const TileArgs& t) {
+  __m512 acc[MR][NB];
+  // Columns past t.cols are padding panels' zeros, or past the group: masked.
+  __mmask16 mask[NB];
+#pragma GCC unroll 3
+  for (int j = 0; j < NB; ++j) {
+    const int64_t n = std::clamp<int64_t>(t.cols - j * kLanes, 0, kLanes);
+    mask[j] = static_cast<__mmask16>((1u << n) - 1);
+  }
+  const bool full = t.cols >= NB * kLanes;
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 3
+    for (int j = 0; j < NB; ++j) {
+      acc[r][j] = t.k0 == 0 ? _mm512_setzero_ps()
+                  : full    ? _mm512_loadu_ps(t.y + r * t.ldy + j * kLanes)
+                            : _mm512_maskz_loadu_ps(mask[j], t.y + r * t.ldy + j * kLanes);
+    }
+  }
+  // Locals, so the loop keeps them in registers.
+  const float* x = t.x;
+  const float* w = t.w;
+  const int64_t ldx = t.ldx, panel = t.K * kLanes, pf_step = t.pf_step;
+  const char* pf = t.pf;
+  const char* const pf_end = t.pf_end;
+  int64_t pf_due = 0;
+  for (int64_t k = t.k0; k < t.k1; ++k) {
+    __m512 wv[NB];
+#pragma GCC unroll 3
+    for (int j = 0; j < NB; ++j) wv[j] = _mm512_load_ps(w + j * panel + k * kLanes);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 b = _mm512_set1_ps(x[r * ldx + k]);
+#pragma GCC unroll 3
+      for (int j = 0; j < NB; ++j) acc[r][j] = _mm512_fmadd_ps(b, wv[j], acc[r][j]);
+    }
+    for (pf_due += pf_step; pf_due >= kLine && pf < pf_end; pf_due -= kLine, pf += kLine) {
+      _mm_prefetch(pf, _MM_HINT_T1);
+    }
+  }
+  const bool add_bias = t.bias != nullptr && t.k1 == t.K;
+#pragma GCC unroll 3
+  for (int j = 0; j < NB; ++j) {
+    const __m512 bv =
+        add_bias ? _mm512_maskz_loadu_ps(mask[j], t.bias + j * kLanes) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      float* out = t.y + r * t.ldy + j * kLanes;
+      if (full) {
+        _mm512_storeu_ps(out, _mm512_add_ps(acc[r][j], bv));
+      } else {
+        _mm512_mask_storeu_ps(out, mask[j], _mm512_add_ps(acc[r][j], bv));
+      }
+    }
+  }
+}
+
+using TileFn = void (*)(const TileArgs&);
+
+template <int NB, int MR = kMaxRows>
+TileFn TileFor(int rows) {
+  if constexpr (MR == 1) {
+    return &Tile<1, NB>;
+  } else {
+    return rows >= MR ? &Tile<MR, NB> : TileFor<NB, MR - 1>(rows);
+  }
+}
+
+TileFn TileFor(int rows, int panels) {
+  switch (panels) {
+    case 1:
+      return TileFor<1>(rows);
+    case 2:
+      return TileFor<2>(rows);
+    default:
+      return TileFor<3>(rows);
+  }
+}
+
+}  // namespace
+
+void Gemm(const GemmArgs& a, int64_t panel_begin, int64_t panel_end) {
+  const int64_t K = a.k;
+  const int64_t tiles = (a.m + kMaxRows - 1) / kMaxRows;
+  for (int64_t p0 = panel_begin; p0 < panel_end; p0 += kMaxPanels) {
+    const int panels = static_cast<int>(std::min<int64_t>(kMaxPanels, panel_end - p0));
+    const int64_t next = std::min<int64_t>(kMaxPanels, panel_end - p0 - panels);
+    TileArgs t;
+    t.w = a.packed + p0 * K * kLanes;
+    t.K = K;
+    t.bias = a.bias != nullptr ? a.bias + p0 * kLanes : nullptr;
+    t.cols = std::min<int64_t>(panels * kLanes, a.n - p0 * kLanes);
+    // The next group is contiguous after this one; its bytes are spread evenly
+    // over this group's tiles and k.
+    t.pf = reinterpret_cast<const char*>(t.w + panels * K * kLanes);
+    const char* pf_end = t.pf + next * K * kLanes * sizeof(float);
+    t.pf_step = (next * kLanes * int64_t{sizeof(float)} + tiles - 1) / tiles;
+    for (t.k0 = 0; t.k0 < K; t.k0 += kBlock) {
+      t.k1 = std::min(K, t.k0 + kBlock);
+      for (int64_t i = 0; i < tiles; ++i) {
+        const int64_t r0 = i * kMaxRows;
+        t.x = a.x + r0 * a.ldx;
+        t.ldx = a.ldx;
+        t.y = a.y + r0 * a.ldy + p0 * kLanes;
+        t.ldy = a.ldy;
+        t.pf_end = std::min(pf_end, t.pf + t.pf_step * (t.k1 - t.k0));
+        TileFor(static_cast<int>(std::min<int64_t>(kMaxRows, a.m - r0)), panels)(t);
+        t.pf = t.pf_end;
+      }
+    }
+  }
+}
+
+}  // namespace rlvr::skinny::avx512

@@ -1,0 +1,102 @@
+#include "core/skinny_gemm.h"
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace rlvr {
+namespace {
+
+// Packs w, or skips the test where the CPU has no AVX-512 (the model then keeps
+// its oneDNN path, which model_test and engine_test cover).
+#define PACK_OR_SKIP(packed, w)               \
+  torch::Tensor packed = PackSkinnyWeight(w); \
+  if (!packed.defined()) GTEST_SKIP() << "this CPU has no AVX-512F";
+
+// x @ w^T + b against LibTorch's linear (MKL), over row counts that cover full 8-row
+// tiles, every tail of 1 to 7 rows, and more than one 256-row block; column counts that are and are
+// not whole 16-column panels and 3-panel groups; k below, at and past the 64-k block; with and
+// without bias; x a strided view (rows further apart than k).
+TEST(SkinnyGemmTest, EqualsLinear) {
+  torch::manual_seed(0);
+  for (int64_t n : {1, 16, 40, 48, 49, 100, 515}) {
+    for (int64_t k : {1, 3, 64, 65, 200}) {
+      torch::Tensor w = torch::randn({n, k});
+      torch::Tensor b = torch::randn({n});
+      PACK_OR_SKIP(packed, w);
+      for (int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 32, 33, 64, 130, 300}) {
+        torch::Tensor wide = torch::randn({m, k + 5});
+        torch::Tensor x = wide.narrow(1, 2, k);  // row stride k + 5
+        for (bool bias : {false, true}) {
+          torch::Tensor got = SkinnyLinear(x, packed, n, bias ? b : torch::Tensor());
+          torch::Tensor want = torch::linear(x, w, bias ? b : torch::Tensor());
+          ASSERT_EQ(got.sizes(), want.sizes());
+          EXPECT_TRUE(torch::allclose(got, want, 1e-4, 1e-4))
+              << "m " << m << " n " << n << " k " << k << " bias " << bias << ": max diff "
+              << (got - want).abs().max().item<float>();
+        }
+      }
+    }
+  }
+}
+
+// Each output is computed by one thread in one order: two threads give the same bits.
+TEST(SkinnyGemmTest, ThreadsGiveTheSameBits) {
+  torch::manual_seed(1);
+  torch::Tensor w = torch::randn({1000, 96}), x = torch::randn({40, 96});
+  PACK_OR_SKIP(packed, w);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  torch::Tensor one = SkinnyLinear(x, packed, 1000, {});
+  at::set_num_threads(2);
+  torch::Tensor two = SkinnyLinear(x, packed, 1000, {});
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one, two));
+  EXPECT_TRUE(torch::allclose(one, torch::linear(x, w), 1e-4, 1e-4));
+}
+
+TEST(SkinnyGemmTest, MismatchedShapesAreRefused) {
+  torch::Tensor w = torch::randn({32, 20});
+  PACK_OR_SKIP(packed, w);
+  EXPECT_THROW(SkinnyLinear(torch::randn({4, 21}), packed, 32, {}), c10::Error);
+  EXPECT_THROW(SkinnyLinear(torch::randn({4, 20}), packed, 33, {}), c10::Error);
+  EXPECT_THROW(SkinnyLinear(torch::randn({4, 20}), packed, 32, torch::randn({31})), c10::Error);
+  EXPECT_THROW(SkinnyLinear(torch::randn({4, 20}).to(torch::kFloat64), packed, 32, {}), c10::Error);
+}
+
+TEST(SkinnyGemmTest, HugePageBuffersAreZeroAlignedAndUsable) {
+  torch::Tensor t = ZerosOnHugePages({3, 1000, 700});
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data_ptr()) % (uintptr_t{2} << 20), 0u);
+  EXPECT_EQ(t.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(t.abs().max().item<float>(), 0.0f);
+  t.fill_(2.0f);
+  EXPECT_EQ(t.sum().item<double>(), 2.0 * 3 * 1000 * 700);
+  EXPECT_EQ(ZerosOnHugePages({0}).numel(), 0);
+}
+
+int64_t MappingCount() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  int64_t n = 0;
+  while (std::getline(maps, line)) ++n;
+  return n;
+}
+
+// Each buffer is its own mapping: dropping the tensor unmaps it.
+TEST(SkinnyGemmTest, HugePageBuffersAreUnmappedWhenFreed) {
+  const int64_t before = MappingCount();
+  {
+    std::vector<torch::Tensor> held;
+    for (int i = 0; i < 50; ++i) held.push_back(ZerosOnHugePages({1 << 20}));
+    EXPECT_GE(MappingCount(), before + 25);  // neighbours may merge, not all 50
+  }
+  EXPECT_LE(MappingCount(), before + 2);
+}
+
+}  // namespace
+}  // namespace rlvr
