@@ -4,6 +4,7 @@
 // generate on the identical weights and prompts as the peer. Prints JSON.
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -19,7 +20,7 @@
 #include "cli/bench_util.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "core/skinny_gemm.h"
+#include "core/huge_pages.h"
 #include "rlvr/test_paths.h"
 #include "rollout/engine.h"
 
@@ -56,28 +57,38 @@ double BytesPerStep(const ModelConfig& c, double batch, double ctx) {
 }
 
 // The machine's streaming read bandwidth in bytes/s: the best of 5 passes over a
-// 256 MiB buffer on huge pages (as the engine keeps its weights and KV cache),
-// measured in the same run. The pass XORs 64-bit words into 8 independent
-// accumulators, so it waits on memory, not on arithmetic (LibTorch's float sum
-// was measured slower than a batch-1 decode step's stream).
+// 256 MiB buffer on huge pages (as the engine keeps its weights and KV cache) on one
+// thread and 5 split over the intra-op threads (two cores can stream less together
+// than one alone), measured in the same run. A pass XORs 64-bit words into 8
+// independent accumulators, so it waits on memory, not on arithmetic (LibTorch's
+// float sum measured slower than what a batch-1 decode step streams).
 double MeasureReadBandwidth() {
   torch::Tensor a = ZerosOnHugePages({int64_t{64} << 20}).uniform_();
   const auto* words = static_cast<const uint64_t*>(a.data_ptr());
-  const int64_t n = a.numel() / 2;
-  double best = 0;
-  uint64_t sink = 0;
-  for (int i = 0; i < 5; ++i) {
-    auto start = std::chrono::steady_clock::now();
+  const int64_t blocks = a.numel() / 2 / 8;  // of 8 words
+  std::atomic<uint64_t> sink{0};
+  auto pass = [&](int64_t begin, int64_t end) {
     uint64_t acc[8] = {};
-    for (int64_t w = 0; w < n; w += 8) {
+    for (int64_t w = begin * 8; w < end * 8; w += 8) {  // a 64-byte line per step
+      __builtin_prefetch(words + w + 256);              // 2 KiB ahead
       for (int j = 0; j < 8; ++j) acc[j] ^= words[w + j];
+    }
+    uint64_t x = 0;
+    for (uint64_t v : acc) x ^= v;
+    sink.fetch_xor(x);  // keeps the pass from being optimised away
+  };
+  double best = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    if (i < 5) {
+      pass(0, blocks);
+    } else {
+      at::parallel_for(0, blocks, int64_t{1} << 16, pass);
     }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    for (uint64_t v : acc) sink ^= v;
     best = std::max(best, a.numel() * sizeof(float) / secs);
   }
-  if (sink == 1) std::cerr << "";  // keeps the passes from being optimised away
   return best;
 }
 

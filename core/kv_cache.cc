@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
-#include "core/skinny_gemm.h"
+#include "core/huge_pages.h"
 
 namespace rlvr {
 

@@ -1,13 +1,12 @@
 #include "core/skinny_gemm.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstdint>
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include "core/huge_pages.h"
 #include "core/skinny_gemm_isa.h"
 
 namespace rlvr {
@@ -27,32 +26,9 @@ bool HasAvx512() {
 
 }  // namespace
 
-torch::Tensor ZerosOnHugePages(at::IntArrayRef sizes) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  int64_t numel = 1;
-  for (int64_t s : sizes) numel *= s;
-  const size_t bytes =
-      std::max<size_t>(1, (static_cast<size_t>(numel) * sizeof(float) + kHuge - 1) / kHuge) * kHuge;
-  // A fresh mapping rather than malloc: memory the heap has already touched keeps its
-  // 4 KiB pages whatever madvise says, and the process keeps freed memory (cli/main.cc).
-  void* raw =
-      mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return torch::zeros(sizes, torch::kFloat32);
-  const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (start + kHuge - 1) / kHuge * kHuge;
-  if (aligned > start) munmap(raw, aligned - start);
-  if (aligned - start < kHuge) {
-    munmap(reinterpret_cast<void*>(aligned + bytes), kHuge - (aligned - start));
-  }
-  void* data = reinterpret_cast<void*>(aligned);
-  (void)madvise(data, bytes, MADV_HUGEPAGE);  // advice only: 4 KiB pages still work
-  return torch::from_blob(
-      data, sizes, [bytes](void* p) { munmap(p, bytes); }, torch::kFloat32);
-}
-
 torch::Tensor PackSkinnyWeight(const torch::Tensor& weight) {
   if (!HasAvx512() || !weight.defined() || weight.dim() != 2 || !weight.device().is_cpu() ||
-      weight.scalar_type() != torch::kFloat32) {
+      weight.scalar_type() != torch::kFloat32 || weight.size(1) < 1) {
     return {};
   }
   const int64_t n = weight.size(0), k = weight.size(1), panels = (n + kLanes - 1) / kLanes;
@@ -68,8 +44,9 @@ torch::Tensor PackSkinnyWeight(const torch::Tensor& weight) {
 torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, int64_t n,
                            const torch::Tensor& bias) {
   TORCH_CHECK(HasAvx512(), "SkinnyLinear needs AVX-512F");
-  TORCH_CHECK(x.dim() == 2 && x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
-                  packed.dim() == 3 && packed.is_contiguous() && packed.size(1) == x.size(1) &&
+  TORCH_CHECK(x.dim() == 2 && x.size(1) >= 1 && x.device().is_cpu() &&
+                  x.scalar_type() == torch::kFloat32 && packed.dim() == 3 &&
+                  packed.is_contiguous() && packed.size(1) == x.size(1) &&
                   packed.size(2) == kLanes && packed.size(0) == (n + kLanes - 1) / kLanes &&
                   reinterpret_cast<uintptr_t>(packed.data_ptr()) % 64 == 0,
               "SkinnyLinear: x ", x.sizes(), " ", x.scalar_type(), " with n = ", n,

@@ -16,15 +16,10 @@
 
 namespace rlvr {
 
-// The (ceil(N / 16), K, 16) panel copy of a (N, K) float32 CPU weight; an undefined
-// tensor where the CPU lacks AVX-512F (callers keep their other path).
+// The (ceil(N / 16), K, 16) panel copy of a (N, K) float32 CPU weight, on huge pages
+// (huge_pages.h); an undefined tensor where the CPU lacks AVX-512F or the weight is
+// not a 2-D float32 CPU tensor with K >= 1 (callers keep their other path).
 torch::Tensor PackSkinnyWeight(const torch::Tensor& weight);
-
-// A zero-filled float32 CPU tensor of `sizes` on a fresh mapping aligned to 2 MiB and
-// advised for transparent huge pages (madvise; pages are faulted in on first touch).
-// For buffers streamed through on every decode step (weights, KV cache): with 4 KiB
-// pages the page walks cap the read rate (`rlvr bench rollout`, batch 1).
-torch::Tensor ZerosOnHugePages(at::IntArrayRef sizes);
 
 // Largest M the model uses the panel kernel for (decode batches). SkinnyLinear takes
 // any M, but for prefill's thousands of rows MKL on the plain weight is faster.
@@ -32,7 +27,9 @@ inline constexpr int64_t kMaxSkinnyRows = 128;
 
 // x (M, K) float32 CPU, packed from PackSkinnyWeight of a (n, K) weight, bias (n)
 // or undefined -> (M, n) = x @ weight^T + bias. Splits the panels over ATen's
-// intra-op threads.
+// intra-op threads; each output is summed by one thread in one order, so the result
+// does not depend on the thread count. Throws c10::Error when the shapes, dtypes or
+// the packed layout do not match, or without AVX-512F. Thread-safe.
 torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, int64_t n,
                            const torch::Tensor& bias);
 

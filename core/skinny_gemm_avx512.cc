@@ -144,7 +144,7 @@ void Gemm(const GemmArgs& a, int64_t panel_begin, int64_t panel_end) {
         t.ldx = a.ldx;
         t.y = a.y + r0 * a.ldy + p0 * kLanes;
         t.ldy = a.ldy;
-        t.pf_end = std::min(pf_end, t.pf + t.pf_step * (t.k1 - t.k0));
+        t.pf_end = t.pf + std::min<int64_t>(t.pf_step * (t.k1 - t.k0), pf_end - t.pf);
         TileFor(static_cast<int>(std::min<int64_t>(kMaxRows, a.m - r0)), panels)(t);
         t.pf = t.pf_end;
       }

@@ -1,0 +1,21 @@
+// Buffers on transparent huge pages, for data a decode step streams through once
+// per step (the prepacked weights of skinny_gemm.h, the CPU KV cache): with 4 KiB
+// pages the page walks cap the read rate. On them a batch-1 decode step of
+// `rlvr bench rollout` streams its weights at the read bandwidth the bench measures.
+#ifndef RLVR_CORE_HUGE_PAGES_H_
+#define RLVR_CORE_HUGE_PAGES_H_
+
+#include <torch/types.h>
+
+namespace rlvr {
+
+// A zero-filled float32 CPU tensor of `sizes` (each >= 0) on a fresh anonymous
+// mapping aligned to 2 MiB and advised for huge pages (madvise; pages are faulted
+// in on first touch, so untouched parts cost no memory). Freeing the tensor unmaps
+// it. Where mmap fails, a plain torch::zeros tensor (64-byte aligned) instead.
+// Throws c10::Error on a negative size. Thread-safe.
+torch::Tensor ZerosOnHugePages(at::IntArrayRef sizes);
+
+}  // namespace rlvr
+
+#endif  // RLVR_CORE_HUGE_PAGES_H_
