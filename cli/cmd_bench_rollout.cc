@@ -152,9 +152,10 @@ absl::Status Bench(const BenchFlags& f) {
       r.sampling.max_new_tokens = f.new_tokens;
       requests.push_back(std::move(r));
     }
-    GenerationRequest warm = requests[0];
-    warm.sampling.max_new_tokens = 4;
-    (void)(*engine)->Generate({warm});
+    // The peer's warm-up: the whole batch, 2 new tokens (hf_generate.py --bench).
+    std::vector<GenerationRequest> warm = requests;
+    for (GenerationRequest& r : warm) r.sampling.max_new_tokens = 2;
+    (void)(*engine)->Generate(warm);
     EngineStatus before = (*engine)->GetStatus();
     auto start = std::chrono::steady_clock::now();
     auto gen = (*engine)->Generate(requests);
