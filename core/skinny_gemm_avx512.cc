@@ -1,10 +1,12 @@
 // The AVX-512 kernel behind skinny_gemm.h; this file alone is compiled with
 // -mavx512f, and skinny_gemm.cc calls it only on CPUs that have AVX-512F.
 //
-// y = x @ w^T over groups of three 16-column weight panels. For each group and
-// each block of kBlock k, every 8-row tile of x runs over the block while it is
-// in L1, and the next group's panels are prefetched into L2 a little per k, so
-// reading the weights from memory overlaps the arithmetic.
+// y = x @ w^T over groups of three 16-column weight panels. Every 8-row tile of x
+// runs over a group's whole K (the group is in L2 after the first tile), and the
+// next group's panels are prefetched into L2 a little per k, so reading the weights
+// from memory overlaps the arithmetic. (Blocking K by 64 so a group's block stays in
+// L1 across the tiles measured within noise in `rlvr bench rollout --batch-sizes
+// 32,64`, alternating runs: +2% at batch 32, -3% at 64; not kept.)
 #include <immintrin.h>
 
 #include <algorithm>
@@ -18,9 +20,6 @@ namespace {
 constexpr int kLanes = 16;     // output columns per panel (one zmm register)
 constexpr int kMaxRows = 8;    // rows of x per tile
 constexpr int kMaxPanels = 3;  // 8 x 3 accumulators + 3 weight vectors + a broadcast
-// k per block: a group's block of weights (3 x 64 x 64 bytes) and the x rows it
-// meets stay in L1 across the tiles. 64 and 128 measured alike, whole-K slower.
-constexpr int64_t kBlock = 64;
 constexpr int64_t kLine = 64;
 
 struct TileArgs {
@@ -28,8 +27,7 @@ struct TileArgs {
   int64_t ldx;
   const float* w;  // the group's first panel, (K, 16) per panel, panels K * 16 apart
   int64_t K;
-  int64_t k0, k1;     // this block; the tile adds into y unless k0 == 0
-  const float* bias;  // the group's bias columns, or null; added when k1 == K
+  const float* bias;  // the group's bias columns, or null
   int64_t cols;       // valid columns of the group (<= 16 * panels)
   float* y;           // row 0, column 0 of the tile's output, row stride ldy
   int64_t ldy;
@@ -52,11 +50,7 @@ void Tile(const TileArgs& t) {
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
 #pragma GCC unroll 3
-    for (int j = 0; j < NB; ++j) {
-      acc[r][j] = t.k0 == 0 ? _mm512_setzero_ps()
-                  : full    ? _mm512_loadu_ps(t.y + r * t.ldy + j * kLanes)
-                            : _mm512_maskz_loadu_ps(mask[j], t.y + r * t.ldy + j * kLanes);
-    }
+    for (int j = 0; j < NB; ++j) acc[r][j] = _mm512_setzero_ps();
   }
   // Locals, so the loop keeps them in registers.
   const float* x = t.x;
@@ -65,7 +59,7 @@ void Tile(const TileArgs& t) {
   const char* pf = t.pf;
   const char* const pf_end = t.pf_end;
   int64_t pf_due = 0;
-  for (int64_t k = t.k0; k < t.k1; ++k) {
+  for (int64_t k = 0; k < t.K; ++k) {
     __m512 wv[NB];
 #pragma GCC unroll 3
     for (int j = 0; j < NB; ++j) wv[j] = _mm512_load_ps(w + j * panel + k * kLanes);
@@ -79,11 +73,10 @@ void Tile(const TileArgs& t) {
       _mm_prefetch(pf, _MM_HINT_T1);
     }
   }
-  const bool add_bias = t.bias != nullptr && t.k1 == t.K;
 #pragma GCC unroll 3
   for (int j = 0; j < NB; ++j) {
-    const __m512 bv =
-        add_bias ? _mm512_maskz_loadu_ps(mask[j], t.bias + j * kLanes) : _mm512_setzero_ps();
+    const __m512 bv = t.bias != nullptr ? _mm512_maskz_loadu_ps(mask[j], t.bias + j * kLanes)
+                                        : _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       float* out = t.y + r * t.ldy + j * kLanes;
@@ -136,18 +129,15 @@ void Gemm(const GemmArgs& a, int64_t panel_begin, int64_t panel_end) {
     t.pf = reinterpret_cast<const char*>(t.w + panels * K * kLanes);
     const char* pf_end = t.pf + next * K * kLanes * sizeof(float);
     t.pf_step = (next * kLanes * int64_t{sizeof(float)} + tiles - 1) / tiles;
-    for (t.k0 = 0; t.k0 < K; t.k0 += kBlock) {
-      t.k1 = std::min(K, t.k0 + kBlock);
-      for (int64_t i = 0; i < tiles; ++i) {
-        const int64_t r0 = i * kMaxRows;
-        t.x = a.x + r0 * a.ldx;
-        t.ldx = a.ldx;
-        t.y = a.y + r0 * a.ldy + p0 * kLanes;
-        t.ldy = a.ldy;
-        t.pf_end = t.pf + std::min<int64_t>(t.pf_step * (t.k1 - t.k0), pf_end - t.pf);
-        TileFor(static_cast<int>(std::min<int64_t>(kMaxRows, a.m - r0)), panels)(t);
-        t.pf = t.pf_end;
-      }
+    for (int64_t i = 0; i < tiles; ++i) {
+      const int64_t r0 = i * kMaxRows;
+      t.x = a.x + r0 * a.ldx;
+      t.ldx = a.ldx;
+      t.y = a.y + r0 * a.ldy + p0 * kLanes;
+      t.ldy = a.ldy;
+      t.pf_end = t.pf + std::min<int64_t>(t.pf_step * K, pf_end - t.pf);
+      TileFor(static_cast<int>(std::min<int64_t>(kMaxRows, a.m - r0)), panels)(t);
+      t.pf = t.pf_end;
     }
   }
 }

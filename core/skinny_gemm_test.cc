@@ -17,7 +17,7 @@ namespace {
 
 // x @ w^T + b against LibTorch's linear (MKL), over row counts that cover full 8-row
 // tiles, every tail of 1 to 7 rows, and more than one 256-row block; column counts that are and are
-// not whole 16-column panels and 3-panel groups; k below, at and past the 64-k block; with and
+// not whole 16-column panels and 3-panel groups; k from 1 to 200; with and
 // without bias; x a strided view (rows further apart than k).
 TEST(SkinnyGemmTest, EqualsLinear) {
   torch::manual_seed(0);
