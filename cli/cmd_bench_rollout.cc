@@ -21,6 +21,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/huge_pages.h"
+#include "core/spin_pool.h"
 #include "rlvr/test_paths.h"
 #include "rollout/engine.h"
 
@@ -58,8 +59,8 @@ double BytesPerStep(const ModelConfig& c, double batch, double ctx) {
 
 // The machine's streaming read bandwidth in bytes/s: the best of 5 passes over a
 // 256 MiB buffer on huge pages (as the engine keeps its weights and KV cache) on one
-// thread and 5 split over the intra-op threads (two cores can stream less together
-// than one alone), measured in the same run. A pass XORs 64-bit words into 8
+// thread and 5 split over the intra-op threads (about twice one thread's on this
+// machine's two cores), measured in the same run. A pass XORs 64-bit words into 8
 // independent accumulators, so it waits on memory, not on arithmetic (LibTorch's
 // float sum measured slower than what a batch-1 decode step streams).
 double MeasureReadBandwidth() {
@@ -83,7 +84,7 @@ double MeasureReadBandwidth() {
     if (i < 5) {
       pass(0, blocks);
     } else {
-      at::parallel_for(0, blocks, int64_t{1} << 16, pass);
+      ParallelFor(0, blocks, int64_t{1} << 16, pass);  // real threads without -fopenmp too
     }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include <ATen/Parallel.h>
+#include "core/spin_pool.h"
 
 namespace rlvr::cpu {
 namespace {
@@ -306,6 +306,61 @@ RLVR_CPU_CLONES void AttendRange(const CachedAttentionArgs& a, int64_t begin, in
   }
 }
 
+// Rows [begin, end) of LogitStats.
+RLVR_CPU_CLONES void LogitStatsRange(const float* logits, int64_t vocab, const float* scale,
+                                     int64_t* argmax, float* logsumexp, int64_t begin,
+                                     int64_t end) {
+  for (int64_t r = begin; r < end; ++r) {
+    const float* x = logits + r * vocab;
+    // Per lane: the largest value so far and its first index (a later equal value
+    // does not replace it); then the smallest index among the lanes holding the max.
+    float best = x[0];
+    int64_t best_at = 0;
+    int64_t i = 0;
+    if (vocab >= 16) {
+      V16 vmax = Load16(x);
+      V16i vidx, step;
+      for (int j = 0; j < 16; ++j) {
+        vidx[j] = j;
+        step[j] = 16;
+      }
+      V16i idx = vidx;
+      for (i = 16; i + 16 <= vocab; i += 16) {
+        idx += step;
+        const V16 y = Load16(x + i);
+        const V16i greater = y > vmax;
+        vmax = greater ? y : vmax;
+        vidx = greater ? idx : vidx;
+      }
+      best = vmax[0];
+      best_at = vidx[0];
+      for (int j = 1; j < 16; ++j) {
+        if (vmax[j] > best || (vmax[j] == best && vidx[j] < best_at)) {
+          best = vmax[j];
+          best_at = vidx[j];
+        }
+      }
+    }
+    for (; i < vocab; ++i) {
+      if (x[i] > best) {
+        best = x[i];
+        best_at = i;
+      }
+    }
+    argmax[r] = best_at;
+    // log sum exp(x * s) = m + log sum exp(x * s - m), m = best * s (s > 0), each
+    // x * s rounded to float first, as log_softmax(logits * scale) computes it.
+    const float s = scale[r], m = best * s;
+    V16 sums = {};
+    i = 0;
+    for (; i + 16 <= vocab; i += 16) sums += ExpNonPositive(Load16(x + i) * s - m);
+    double sum = 0;
+    for (int j = 0; j < 16; ++j) sum += sums[j];
+    for (; i < vocab; ++i) sum += std::exp(x[i] * s - m);
+    logsumexp[r] = m + static_cast<float>(std::log(sum));
+  }
+}
+
 int64_t Grain(int64_t work_per_item) {
   // About 32k multiply-adds per task: below that a thread hand-off costs more.
   return std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, work_per_item));
@@ -313,9 +368,16 @@ int64_t Grain(int64_t work_per_item) {
 
 }  // namespace
 
+void LogitStats(const float* logits, int64_t rows, int64_t vocab, const float* scale,
+                int64_t* argmax, float* logsumexp) {
+  ParallelFor(0, rows, Grain(4 * vocab), [&](int64_t begin, int64_t end) {
+    LogitStatsRange(logits, vocab, scale, argmax, logsumexp, begin, end);
+  });
+}
+
 void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, int64_t dim,
                  float* out) {
-  at::parallel_for(0, rows, Grain(dim), [&](int64_t begin, int64_t end) {
+  ParallelFor(0, rows, Grain(dim), [&](int64_t begin, int64_t end) {
     RmsNormRange(x, weight, eps, dim, out, begin, end);
   });
 }
@@ -323,11 +385,11 @@ void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, i
 void CachedAttention(const CachedAttentionArgs& a) {
   const int64_t items = a.num_tokens * a.num_kv_heads;
   const int64_t group = a.num_heads / a.num_kv_heads;
-  at::parallel_for(0, items, Grain(a.head_dim * 4),
+  ParallelFor(0, items, Grain(a.head_dim * 4),
                    [&](int64_t begin, int64_t end) { WriteKvRange(a, begin, end); });
   int64_t max_len = 1;
   for (int64_t t = 0; t < a.num_tokens; ++t) max_len = std::max(max_len, a.positions[t] + 1);
-  at::parallel_for(0, items, Grain(2 * group * a.head_dim * max_len),
+  ParallelFor(0, items, Grain(2 * group * a.head_dim * max_len),
                    [&](int64_t begin, int64_t end) { AttendRange(a, begin, end); });
 }
 

@@ -5,7 +5,7 @@
 // the Qwen3 family applied on the way in.
 //
 // Arguments are raw row-major float32 buffers; the functions parallelise with
-// ATen's intra-op thread pool and never allocate tensors.
+// ATen's intra-op thread count (core/spin_pool.h) and never allocate tensors.
 #ifndef RLVR_CORE_CPU_KERNELS_H_
 #define RLVR_CORE_CPU_KERNELS_H_
 
@@ -50,6 +50,17 @@ struct CachedAttentionArgs {
 // before any token attends, so a prompt's tokens may be processed in one call.
 // (slot, position) pairs must be distinct; the caller checks bounds.
 void CachedAttention(const CachedAttentionArgs& args);
+
+// What sampling needs of each row r of `logits` (rows, vocab >= 1), in one read for
+// the argmax and one for the sum:
+//   argmax[r]: the first index of the row's largest logit;
+//   logsumexp[r] = log(sum_v exp(logits[r, v] * scale[r])) (scale > 0), so that
+//   log_softmax(logits[r] * scale[r])[v] = logits[r, v] * scale[r] - logsumexp[r].
+// A row holding a NaN or +infinity gets a NaN logsumexp (and any index as argmax).
+// Replaces LibTorch's argmax and log_softmax on the decode step, which write a
+// (rows, vocab) log-softmax nobody reads but for one token per row.
+void LogitStats(const float* logits, int64_t rows, int64_t vocab, const float* scale,
+                int64_t* argmax, float* logsumexp);
 
 }  // namespace rlvr::cpu
 

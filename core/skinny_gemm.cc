@@ -8,6 +8,7 @@
 
 #include "core/huge_pages.h"
 #include "core/skinny_gemm_isa.h"
+#include "core/spin_pool.h"
 
 namespace rlvr {
 namespace {
@@ -76,7 +77,7 @@ torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, 
     block.m = std::min(kRowBlock, m - r0);
     block.x = a.x + r0 * a.ldx;
     block.y = a.y + r0 * a.ldy;
-    at::parallel_for(0, (panels + 2) / 3, 8, [&](int64_t begin, int64_t end) {
+    ParallelFor(0, (panels + 2) / 3, 8, [&](int64_t begin, int64_t end) {
       skinny::avx512::Gemm(block, begin * 3, std::min(end * 3, panels));
     });
   }
