@@ -386,11 +386,11 @@ void CachedAttention(const CachedAttentionArgs& a) {
   const int64_t items = a.num_tokens * a.num_kv_heads;
   const int64_t group = a.num_heads / a.num_kv_heads;
   ParallelFor(0, items, Grain(a.head_dim * 4),
-                   [&](int64_t begin, int64_t end) { WriteKvRange(a, begin, end); });
+              [&](int64_t begin, int64_t end) { WriteKvRange(a, begin, end); });
   int64_t max_len = 1;
   for (int64_t t = 0; t < a.num_tokens; ++t) max_len = std::max(max_len, a.positions[t] + 1);
   ParallelFor(0, items, Grain(2 * group * a.head_dim * max_len),
-                   [&](int64_t begin, int64_t end) { AttendRange(a, begin, end); });
+              [&](int64_t begin, int64_t end) { AttendRange(a, begin, end); });
 }
 
 }  // namespace rlvr::cpu

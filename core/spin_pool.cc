@@ -100,9 +100,9 @@ class SpinPool {
   void Work(int index, uint64_t seen) {
     while (true) {
       // Spin with sched_yield, not pause: the core goes at once to any other thread
-      // waiting for it (an OpenMP worker of MKL's prefill matmul, the learner), which
-      // a pause loop would keep out for a whole time slice. Pause loops measured no
-      // faster here (`rlvr bench rollout --batch-sizes 1,32,64`, two threads).
+      // waiting for it (an OpenMP worker of MKL's prefill matmul, the learner), where
+      // a pause loop would hold it until the scheduler preempts the loop. Pause loops
+      // measured no faster (`rlvr bench rollout --batch-sizes 1,32,64`, two threads).
       uint64_t now = epoch_.load(std::memory_order_acquire);
       const auto deadline =
           std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);

@@ -597,7 +597,7 @@ void Engine::Impl::SampleAndAppend(Sequence& seq, const float* row, const RowSta
   if (p.temperature == 0) {
     token = static_cast<int32_t>(stats.argmax);
   } else if (PlainTemperature(p)) {
-    // Plain temperature sampling: draw from exp(logprob_row) directly.
+    // Plain temperature sampling: draw from prob_row directly.
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
     const double u = uniform(seq.rng);
     double cum = 0;
