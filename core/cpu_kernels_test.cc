@@ -32,9 +32,10 @@ Stats LogitStatsOf(const torch::Tensor& logits, const torch::Tensor& scale) {
 TEST(LogitStatsTest, EqualsArgmaxAndLogsumexp) {
   torch::manual_seed(0);
   for (int64_t vocab : {1, 2, 15, 16, 17, 33, 1000, 32768}) {
-    torch::Tensor logits = torch::randn({7, vocab}) * 4;
+    torch::Tensor logits = torch::randn({8, vocab}) * 4;
     // Row 1: ties at the max in different lanes (the first one must win); row 2: a
-    // run of equal values, max at the end; row 3: half the tokens masked.
+    // run of equal values, max at the end; row 3: half the tokens masked; row 7: ties
+    // in one lane, 16 apart, and in the scalar tail.
     if (vocab >= 3) {
       logits[1].fill_(-1);
       logits[1][vocab - 1] = 5;
@@ -46,7 +47,12 @@ TEST(LogitStatsTest, EqualsArgmaxAndLogsumexp) {
     if (vocab >= 2)
       logits[3].narrow(0, 0, vocab / 2).fill_(-std::numeric_limits<float>::infinity());
     logits[4] += 300;  // large logits: exp would overflow without the max shift
-    torch::Tensor scale = torch::tensor({1.0f, 1.0f, 1.0f, 1 / 0.3f, 1 / 1.7f, 1.0f, 1 / 0.3f});
+    logits[7].fill_(-2);
+    for (int64_t v : {int64_t{3}, int64_t{19}, int64_t{51}, vocab - 1}) {
+      if (v < vocab) logits[7][v] = 7;
+    }
+    torch::Tensor scale =
+        torch::tensor({1.0f, 1.0f, 1.0f, 1 / 0.3f, 1 / 1.7f, 1.0f, 1 / 0.3f, 1.0f});
     const Stats got = LogitStatsOf(logits, scale);
     torch::Tensor want_argmax = logits.argmax(-1);
     torch::Tensor want_lse = torch::logsumexp(logits * scale.unsqueeze(1), -1);
