@@ -56,7 +56,8 @@ void CachedAttention(const CachedAttentionArgs& args);
 //   argmax[r]: the first index of the row's largest logit;
 //   logsumexp[r] = log(sum_v exp(logits[r, v] * scale[r])) (scale > 0), so that
 //   log_softmax(logits[r] * scale[r])[v] = logits[r, v] * scale[r] - logsumexp[r].
-// A row holding a NaN or +infinity gets a NaN logsumexp (and any index as argmax).
+// A row holding a NaN or +infinity, or all -infinity, gets a NaN logsumexp (and any
+// index as argmax).
 // Replaces LibTorch's argmax and log_softmax on the decode step, which write a
 // (rows, vocab) log-softmax nobody reads but for one token per row.
 void LogitStats(const float* logits, int64_t rows, int64_t vocab, const float* scale,

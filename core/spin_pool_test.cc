@@ -98,13 +98,17 @@ TEST(SpinPoolTest, NestedLoopRunsInline) {
 TEST(SpinPoolTest, RethrowsAndRecovers) {
   Threads t(2);
   std::atomic<int> ran{0};
-  EXPECT_THROW(ParallelFor(0, 2, 1,
-                           [&](int64_t b, int64_t) {
-                             ++ran;
-                             if (b == 1) throw std::runtime_error("chunk 1");
-                           }),
-               std::runtime_error);
-  EXPECT_EQ(ran.load(), 2);
+  for (int64_t thrower : {0, 1}) {  // the caller's chunk, then the worker's
+    ran = 0;
+    EXPECT_THROW(ParallelFor(0, 2, 1,
+                             [&](int64_t b, int64_t) {
+                               if (b == thrower) throw std::runtime_error("chunk");
+                               std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                               ++ran;
+                             }),
+                 std::runtime_error);
+    EXPECT_EQ(ran.load(), 1) << "the other chunk finished before the rethrow";
+  }
   std::atomic<int64_t> sum{0};
   ParallelFor(0, 1000, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) sum += i;

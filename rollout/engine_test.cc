@@ -285,6 +285,99 @@ TEST(EngineTest, PlainTemperatureDrawsFollowTheSoftmax) {
   }
 }
 
+// Plain temperature draws on decode steps (not only the first token) follow the
+// temperature-scaled softmax of a full forward pass: summed over the drawn tokens,
+// log p(token) minus its expectation under p (minus the entropy) stays within 5
+// standard deviations of 0. Draws from the unscaled softmax fail this by far.
+TEST(EngineTest, PlainTemperatureDecodeDrawsFollowTheSoftmax) {
+  ModelConfig config = TinyConfig("qwen3");
+  Transformer model = MakeModel(config, 13);
+  auto reference = model.Clone({});
+  ASSERT_TRUE(reference.ok());
+  GenerationRequest r;
+  r.prompt_ids = {3, 1, 4, 1, 5, 9, 2, 6};
+  // A temperature where no token dominates and the distribution is far from uniform
+  // (the tiny model's logits are flat at temperature 1).
+  auto first = reference->Logits(
+      torch::tensor(std::vector<int64_t>(r.prompt_ids.begin(), r.prompt_ids.end())).unsqueeze(0));
+  ASSERT_TRUE(first.ok());
+  double temperature = 0;
+  for (double t : {1.0, 0.5, 0.3, 0.2, 0.1, 0.05}) {
+    if (torch::softmax((*first)[0][-1].to(torch::kFloat64) / t, -1).max().item<double>() > 0.1) {
+      temperature = t;
+      break;
+    }
+  }
+  ASSERT_GT(temperature, 0);
+  r.n = 400;
+  r.sampling.temperature = temperature;
+  r.sampling.max_new_tokens = 4;
+  r.sampling.ignore_eos = true;
+  r.sampling.seed = 23;
+  auto out = MakeEngine(std::move(model))->Generate({r});
+  ASSERT_TRUE(out.ok()) << out.status();
+  double deviation = 0, variance = 0;
+  for (const Completion& c : *out) {
+    ASSERT_EQ(c.token_ids.size(), 4u);
+    std::vector<int64_t> seq(r.prompt_ids.begin(), r.prompt_ids.end());
+    seq.insert(seq.end(), c.token_ids.begin(), c.token_ids.end());
+    auto logits = reference->Logits(torch::tensor(seq).unsqueeze(0));
+    ASSERT_TRUE(logits.ok());
+    const torch::Tensor lp =
+        torch::log_softmax((*logits)[0].to(torch::kFloat64) / temperature, -1);  // (T, V)
+    for (size_t i = 1; i < c.token_ids.size(); ++i) {  // the decode steps' draws
+      const torch::Tensor row = lp[static_cast<int64_t>(r.prompt_ids.size() + i) - 1];
+      const double mean = (row.exp() * row).sum().item<double>();
+      deviation += row[c.token_ids[i]].item<double>() - mean;
+      variance += (row.exp() * row * row).sum().item<double>() - mean * mean;
+    }
+  }
+  EXPECT_LT(std::abs(deviation / std::sqrt(variance)), 5)
+      << "deviation " << deviation << ", standard deviation " << std::sqrt(variance);
+}
+
+// Greedy, two plain temperatures and a top-k chain decode in the same steps: every
+// row's log-probabilities use its own temperature (1 for greedy) and greedy rows
+// take the full forward's argmax.
+TEST(EngineTest, MixedSamplingInOneBatchKeepsEachRowsTemperature) {
+  ModelConfig config = TinyConfig("qwen3");
+  Transformer model = MakeModel(config, 21);
+  auto reference = model.Clone({});
+  ASSERT_TRUE(reference.ok());
+  const double temperatures[] = {0, 0.6, 1.4, 0.8};
+  std::vector<GenerationRequest> rs(4);
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 6 + i; ++j) rs[i].prompt_ids.push_back((j * 31 + 7 * i + 2) % 97);
+    rs[i].n = 2;
+    rs[i].sampling.temperature = temperatures[i];
+    if (i == 3) rs[i].sampling.top_k = 10;
+    rs[i].sampling.max_new_tokens = 8;
+    rs[i].sampling.ignore_eos = true;
+    rs[i].sampling.seed = i + 1;
+  }
+  auto out = MakeEngine(std::move(model))->Generate(rs);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->size(), 8u);
+  for (const Completion& c : *out) {
+    const GenerationRequest& r = rs[c.request_index];
+    const double t = r.sampling.temperature;
+    std::vector<int64_t> seq(r.prompt_ids.begin(), r.prompt_ids.end());
+    seq.insert(seq.end(), c.token_ids.begin(), c.token_ids.end());
+    auto logits = reference->Logits(torch::tensor(seq).unsqueeze(0));
+    ASSERT_TRUE(logits.ok());
+    const torch::Tensor lp = torch::log_softmax((*logits)[0] / (t > 0 ? t : 1.0), -1);
+    ASSERT_EQ(c.token_ids.size(), 8u);
+    for (size_t i = 0; i < c.token_ids.size(); ++i) {
+      const int64_t pos = static_cast<int64_t>(r.prompt_ids.size() + i) - 1;
+      EXPECT_NEAR(c.logprobs[i], lp[pos][c.token_ids[i]].item<float>(), 1e-4)
+          << "temperature " << t << ", token " << i;
+      if (t == 0) {
+        EXPECT_EQ(c.token_ids[i], (*logits)[0][pos].argmax().item<int64_t>()) << "token " << i;
+      }
+    }
+  }
+}
+
 TEST(EngineTest, SameSeedSameTokensAndPrefixSharingChangesNothing) {
   ModelConfig config = TinyConfig("llama");
   GenerationRequest r;
