@@ -1,7 +1,9 @@
 // Buffers on transparent huge pages, for data a decode step streams through once
 // per step (the prepacked weights of skinny_gemm.h, the CPU KV cache): with 4 KiB
-// pages the page walks cap the read rate. On them a batch-1 decode step of
-// `rlvr bench rollout` streams its weights at the read bandwidth the bench measures.
+// pages the page walks cap the read rate. A kernel microbenchmark over the bench
+// model's 41 weights streamed 13 GB/s on 4 KiB pages and 21 on huge pages at batch 1;
+// `rlvr bench rollout --batch-sizes 32 --new-tokens 200 --hf-batch-sizes "" --threads 1`
+// (alternating runs) went 792-853 -> 895-934 decode tokens/s with the KV cache on them.
 #ifndef RLVR_CORE_HUGE_PAGES_H_
 #define RLVR_CORE_HUGE_PAGES_H_
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdint>
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "core/huge_pages.h"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <deque>
 #include <map>
 #include <random>
@@ -593,6 +594,19 @@ void Engine::Impl::DecodeAll() {
 void Engine::Impl::SampleAndAppend(Sequence& seq, const float* row, const RowStats& stats,
                                    const float* prob_row) {
   const SamplingParams& p = seq.request().sampling;
+  if (!std::isfinite(stats.logsumexp)) {
+    // NaN or infinite logits (weights holding NaN, e.g. from a diverged update): no
+    // token and no log-probability would mean anything, so the request fails instead
+    // of returning garbage tokens with NaN log-probabilities.
+    if (seq.ticket->error.ok()) {
+      seq.ticket->error = absl::InternalError(
+          absl::StrCat("non-finite logits (NaN or infinity) for request '", seq.request().id,
+                       "' at token ", seq.tokens.size(), " under policy version ", current_version,
+                       ": the model's weights hold NaN or infinity"));
+    }
+    Finish(seq, FinishReason::kAbort);
+    return;
+  }
   int32_t token = 0;
   if (p.temperature == 0) {
     token = static_cast<int32_t>(stats.argmax);

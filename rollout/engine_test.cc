@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -239,6 +240,16 @@ TEST_P(PackedWeightsTest, DecodeLogprobsEqualFullForward) {
 
 INSTANTIATE_TEST_SUITE_P(Families, PackedWeightsTest, ::testing::Values("qwen2", "qwen3", "llama"));
 
+// The highest of a few temperatures at which softmax(logits / t) has a token of
+// probability above 0.1 (the tiny models' logits are nearly flat at temperature 1),
+// so draws can tell that distribution from the unscaled one; 0 if none does.
+double DistinctTemperature(const torch::Tensor& logits) {  // (V)
+  for (double t : {2.0, 1.0, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05}) {
+    if (torch::softmax(logits.to(torch::kFloat64) / t, -1).max().item<double>() > 0.1) return t;
+  }
+  return 0;
+}
+
 // Plain temperature sampling draws from the temperature-scaled softmax of a full
 // forward pass: every token's count out of 3000 first tokens within 5 standard
 // deviations of its expectation, at a temperature where no token dominates and the
@@ -250,17 +261,9 @@ TEST(EngineTest, PlainTemperatureDrawsFollowTheSoftmax) {
   auto logits =
       model.Logits(torch::tensor(std::vector<int64_t>(prompt.begin(), prompt.end())).unsqueeze(0));
   ASSERT_TRUE(logits.ok());
-  const torch::Tensor last = (*logits)[0][-1].to(torch::kFloat64);
-  double temperature = 0;
-  torch::Tensor p;
-  for (double t : {2.0, 1.0, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05}) {
-    p = torch::softmax(last / t, -1);
-    if (p.max().item<double>() > 0.1) {
-      temperature = t;
-      break;
-    }
-  }
+  const double temperature = DistinctTemperature((*logits)[0][-1]);
   ASSERT_GT(temperature, 0);
+  const torch::Tensor p = torch::softmax((*logits)[0][-1].to(torch::kFloat64) / temperature, -1);
   ASSERT_LT(p.max().item<double>(), 0.8);
   GenerationRequest r;
   r.prompt_ids = prompt;
@@ -296,18 +299,10 @@ TEST(EngineTest, PlainTemperatureDecodeDrawsFollowTheSoftmax) {
   ASSERT_TRUE(reference.ok());
   GenerationRequest r;
   r.prompt_ids = {3, 1, 4, 1, 5, 9, 2, 6};
-  // A temperature where no token dominates and the distribution is far from uniform
-  // (the tiny model's logits are flat at temperature 1).
   auto first = reference->Logits(
       torch::tensor(std::vector<int64_t>(r.prompt_ids.begin(), r.prompt_ids.end())).unsqueeze(0));
   ASSERT_TRUE(first.ok());
-  double temperature = 0;
-  for (double t : {1.0, 0.5, 0.3, 0.2, 0.1, 0.05}) {
-    if (torch::softmax((*first)[0][-1].to(torch::kFloat64) / t, -1).max().item<double>() > 0.1) {
-      temperature = t;
-      break;
-    }
-  }
+  const double temperature = DistinctTemperature((*first)[0][-1]);
   ASSERT_GT(temperature, 0);
   r.n = 400;
   r.sampling.temperature = temperature;
@@ -515,6 +510,35 @@ TEST(EngineTest, CancelAbortsAndFreesSlots) {
   auto again = engine->Generate({Greedy({1, 2}, 3)});  // still serving
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)[0].token_ids.size(), 3u);
+}
+
+// Weights holding NaN (as a diverged update would leave them) fail the request with
+// an error naming the cause, instead of returning tokens with NaN log-probabilities.
+TEST(EngineTest, NonFiniteLogitsFailTheRequest) {
+  ModelConfig config = TinyConfig("qwen3");
+  Transformer model = MakeModel(config, 2);
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& [name, t] : model.NamedParameters()) weights[name] = t.detach().clone();
+  for (auto& [name, t] : weights) {
+    if (name.find("embed_tokens") != std::string::npos) t.fill_(std::nanf(""));
+  }
+  const absl::Status loaded = model.LoadNamedTensors(weights);
+  ASSERT_TRUE(loaded.ok()) << loaded;
+  auto engine = MakeEngine(std::move(model));
+  for (double temperature : {0.0, 1.0, 0.7}) {
+    GenerationRequest r;
+    r.id = "nan";
+    r.prompt_ids = {1, 2, 3};
+    r.n = 2;
+    r.sampling.temperature = temperature;
+    if (temperature == 0.7) r.sampling.top_k = 5;
+    r.sampling.max_new_tokens = 4;
+    auto out = engine->Generate({r});
+    ASSERT_FALSE(out.ok()) << "temperature " << temperature;
+    const std::string message(out.status().message());
+    EXPECT_NE(message.find("non-finite logits"), std::string::npos) << message;
+    EXPECT_NE(message.find("'nan'"), std::string::npos) << message;
+  }
 }
 
 TEST(EngineTest, BadRequestsNameTheField) {
