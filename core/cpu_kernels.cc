@@ -306,6 +306,27 @@ RLVR_CPU_CLONES void AttendRange(const CachedAttentionArgs& a, int64_t begin, in
   }
 }
 
+// Rows [begin, end) of SiluMulRows. sigmoid(g) from e = exp(-|g|) <= 1, which cannot
+// overflow: 1 / (1 + e) for g >= 0, e / (1 + e) below.
+RLVR_CPU_CLONES void SiluMulRange(const float* gate_up, int64_t inter, float* out, int64_t begin,
+                                  int64_t end) {
+  const V16 zero = {}, one = zero + 1.0f;
+  for (int64_t r = begin; r < end; ++r) {
+    const float* g = gate_up + r * 2 * inter;
+    const float* u = g + inter;
+    float* o = out + r * inter;
+    int64_t i = 0;
+    for (; i + 16 <= inter; i += 16) {
+      const V16 x = Load16(g + i);
+      const V16i positive = x >= zero;
+      const V16 e = ExpNonPositive(positive ? zero - x : x);
+      const V16 y = x * ((positive ? one : e) / (one + e)) * Load16(u + i);
+      std::memcpy(o + i, &y, sizeof(y));
+    }
+    for (; i < inter; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  }
+}
+
 // Rows [begin, end) of LogitStats.
 RLVR_CPU_CLONES void LogitStatsRange(const float* logits, int64_t vocab, const float* scale,
                                      int64_t* argmax, float* logsumexp, int64_t begin,
@@ -379,6 +400,11 @@ void LogitStats(const float* logits, int64_t rows, int64_t vocab, const float* s
   ParallelFor(0, rows, Grain(4 * vocab), [&](int64_t begin, int64_t end) {
     LogitStatsRange(logits, vocab, scale, argmax, logsumexp, begin, end);
   });
+}
+
+void SiluMulRows(const float* gate_up, int64_t rows, int64_t inter, float* out) {
+  ParallelFor(0, rows, Grain(8 * inter),
+              [&](int64_t begin, int64_t end) { SiluMulRange(gate_up, inter, out, begin, end); });
 }
 
 void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, int64_t dim,

@@ -105,5 +105,50 @@ TEST(LogitStatsTest, NonFiniteRowGivesNan) {
   EXPECT_TRUE(std::isnan(got.logsumexp[1]));
 }
 
+torch::Tensor SiluMulOf(const torch::Tensor& gate_up) {
+  const int64_t rows = gate_up.size(0), inter = gate_up.size(1) / 2;
+  torch::Tensor out = torch::full({rows, inter}, std::numeric_limits<float>::quiet_NaN());
+  cpu::SiluMulRows(gate_up.data_ptr<float>(), rows, inter, out.data_ptr<float>());
+  return out;
+}
+
+// Against LibTorch's silu(gate) * up, over widths with and without a tail past the
+// last 16 lanes, with gates far in both tails of the sigmoid (where exp(-g) overflows
+// float), zeros of both signs and a NaN, which must come through as NaN.
+TEST(SiluMulRowsTest, EqualsSiluTimesUp) {
+  torch::manual_seed(3);
+  for (int64_t inter : {1, 15, 16, 17, 40, 1536}) {
+    torch::Tensor gate_up = torch::randn({5, 2 * inter}) * 4;
+    gate_up[0][0] = 100.0f;
+    gate_up[1][0] = -100.0f;
+    gate_up[2][0] = -0.0f;
+    gate_up[3][0] = 1e-30f;
+    gate_up[4][0] = std::numeric_limits<float>::quiet_NaN();
+    if (inter > 16) {
+      gate_up[0][16] = -90.0f;  // e^90 overflows float
+      gate_up[1][16] = 88.0f;
+    }
+    torch::Tensor gate = gate_up.narrow(1, 0, inter), up = gate_up.narrow(1, inter, inter);
+    torch::Tensor want = torch::silu(gate) * up;
+    torch::Tensor got = SiluMulOf(gate_up);
+    EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-6, /*equal_nan=*/true))
+        << "inter " << inter << ": max diff "
+        << (got - want).abs().nan_to_num(0).max().item<float>();
+    EXPECT_TRUE(std::isnan(got[4][0].item<float>()));
+  }
+}
+
+TEST(SiluMulRowsTest, SameOnAnyThreadCount) {
+  torch::manual_seed(4);
+  torch::Tensor gate_up = torch::randn({64, 2 * 1536});
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  torch::Tensor one = SiluMulOf(gate_up);
+  at::set_num_threads(2);
+  torch::Tensor two = SiluMulOf(gate_up);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one, two));
+}
+
 }  // namespace
 }  // namespace rlvr

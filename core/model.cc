@@ -567,6 +567,16 @@ struct Transformer::Impl {
                                                             : Linear(x, w, b);
   }
 
+  // residual (M, N) += x @ w^T + b, in the panel kernel's stores for decode steps.
+  static void InferLinearAddTo(const Tensor& x, const PackedWeight& packed_w, const Tensor& w,
+                               const Tensor& b, const Tensor& residual) {
+    if (packed_w.panels.defined() && x.size(0) <= kMaxSkinnyRows) {
+      SkinnyLinearAddTo(x, packed_w.panels, w.size(0), b, residual);
+      return;
+    }
+    residual.add_(InferLinear(x, packed_w, w, b));
+  }
+
   // The fused path: runs tokens `ids` (N) int64, token t at position positions[t]
   // of cache slot slots[t], writing every token's keys and values to the cache,
   // and returns the float32 logits (R, V) of the rows `select` (R) int64. The
@@ -588,6 +598,7 @@ struct Transformer::Impl {
     Tensor x = embed.index_select(0, ids);  // (N, H)
     Tensor h = torch::empty({N, H}, x.options());
     Tensor attn = torch::empty({N, config.num_attention_heads * D}, x.options());
+    Tensor act = torch::empty({N, I}, x.options());
     Tensor slots_c = slots.contiguous(), positions_c = positions.contiguous();
     cpu::CachedAttentionArgs a;
     a.num_tokens = N;
@@ -614,12 +625,12 @@ struct Transformer::Impl {
       a.key_cache = cache.keys(li).data_ptr<float>();
       a.value_cache = cache.values(li).data_ptr<float>();
       cpu::CachedAttention(a);
-      x.add_(InferLinear(attn, p.o, l.o_w, l.o_b));
+      InferLinearAddTo(attn, p.o, l.o_w, l.o_b, x);
       cpu::RmsNormRows(x.data_ptr<float>(), l.post_norm.data_ptr<float>(), eps, N, H,
                        h.data_ptr<float>());
       Tensor gate_up = InferLinear(h, p.gate_up, l.gate_up_w, l.gate_up_b).contiguous();
-      Tensor act = train::FusedSiluMul(gate_up.narrow(1, 0, I), gate_up.narrow(1, I, I));
-      x.add_(InferLinear(act, p.down, l.down_w, l.down_b));
+      cpu::SiluMulRows(gate_up.data_ptr<float>(), N, I, act.data_ptr<float>());
+      InferLinearAddTo(act, p.down, l.down_w, l.down_b, x);
     }
     Tensor last = x.index_select(0, select).contiguous();  // (R, H)
     cpu::RmsNormRows(last.data_ptr<float>(), final_norm.data_ptr<float>(), eps, last.size(0), H,

@@ -41,8 +41,11 @@ torch::Tensor PackSkinnyWeight(const torch::Tensor& weight) {
   return packed;
 }
 
-torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, int64_t n,
-                           const torch::Tensor& bias) {
+namespace {
+
+// y (M, n) = or += x @ weight^T + bias; y is float32 with unit column stride.
+void Run(const torch::Tensor& x, const torch::Tensor& packed, int64_t n, const torch::Tensor& bias,
+         const torch::Tensor& y, bool accumulate) {
   TORCH_CHECK(HasAvx512(), "SkinnyLinear needs AVX-512F");
   TORCH_CHECK(x.dim() == 2 && x.size(1) >= 1 && x.device().is_cpu() &&
                   x.scalar_type() == torch::kFloat32 && packed.dim() == 3 &&
@@ -53,8 +56,11 @@ torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, 
               " does not match the packed weight ", packed.sizes());
   TORCH_CHECK(!bias.defined() || (bias.numel() == n && bias.scalar_type() == torch::kFloat32),
               "SkinnyLinear: bias ", bias.sizes(), " for n = ", n);
+  TORCH_CHECK(y.dim() == 2 && y.size(0) == x.size(0) && y.size(1) == n && y.device().is_cpu() &&
+                  y.scalar_type() == torch::kFloat32 && y.stride(1) == 1,
+              "SkinnyLinear: output ", y.sizes(), " ", y.scalar_type(), " is not (", x.size(0),
+              ", ", n, ") float32 with unit column stride");
   torch::Tensor xc = x.stride(1) == 1 ? x : x.contiguous();
-  torch::Tensor y = torch::empty({x.size(0), n}, x.options());
   skinny::GemmArgs a;
   a.m = x.size(0);
   a.n = n;
@@ -65,7 +71,8 @@ torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, 
   torch::Tensor bc = bias.defined() ? bias.contiguous() : bias;
   a.bias = bc.defined() ? bc.data_ptr<float>() : nullptr;
   a.y = y.data_ptr<float>();
-  a.ldy = n;
+  a.ldy = y.stride(0);
+  a.accumulate = accumulate;
 #if defined(__x86_64__)
   const int64_t m = a.m, panels = (n + kLanes - 1) / kLanes;
   // Row blocks bound the x rows each weight group meets (prefill has thousands);
@@ -81,7 +88,20 @@ torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, 
     });
   }
 #endif
+}
+
+}  // namespace
+
+torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, int64_t n,
+                           const torch::Tensor& bias) {
+  torch::Tensor y = torch::empty({x.dim() == 2 ? x.size(0) : 0, n}, x.options());
+  Run(x, packed, n, bias, y, /*accumulate=*/false);
   return y;
+}
+
+void SkinnyLinearAddTo(const torch::Tensor& x, const torch::Tensor& packed, int64_t n,
+                       const torch::Tensor& bias, const torch::Tensor& y) {
+  Run(x, packed, n, bias, y, /*accumulate=*/true);
 }
 
 }  // namespace rlvr

@@ -33,6 +33,14 @@ inline constexpr int64_t kMaxSkinnyRows = 128;
 torch::Tensor SkinnyLinear(const torch::Tensor& x, const torch::Tensor& packed, int64_t n,
                            const torch::Tensor& bias);
 
+// y += x @ weight^T + bias, with y (M, n) float32 (unit column stride; rows may be
+// further apart), in the product's stores: the residual add of a decode step without
+// an extra pass over y. Each output is one thread's (x @ weight^T + bias) + y, the
+// same bits as y.add_(SkinnyLinear(x, packed, n, bias)). Throws as SkinnyLinear, and
+// when y's shape or dtype does not match. y must not overlap x.
+void SkinnyLinearAddTo(const torch::Tensor& x, const torch::Tensor& packed, int64_t n,
+                       const torch::Tensor& bias, const torch::Tensor& y);
+
 }  // namespace rlvr
 
 #endif  // RLVR_CORE_SKINNY_GEMM_H_

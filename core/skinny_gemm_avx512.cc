@@ -31,7 +31,8 @@ struct TileArgs {
   int64_t cols;       // valid columns of the group (<= 16 * panels)
   float* y;           // row 0, column 0 of the tile's output, row stride ldy
   int64_t ldy;
-  const char* pf;  // next bytes to prefetch, below pf_end
+  bool accumulate;  // add to y rather than overwrite it
+  const char* pf;   // next bytes to prefetch, below pf_end
   const char* pf_end;
   int64_t pf_step;  // bytes to prefetch per k
 };
@@ -80,10 +81,12 @@ void Tile(const TileArgs& t) {
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       float* out = t.y + r * t.ldy + j * kLanes;
+      __m512 v = _mm512_add_ps(acc[r][j], bv);
+      if (t.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[j], out));
       if (full) {
-        _mm512_storeu_ps(out, _mm512_add_ps(acc[r][j], bv));
+        _mm512_storeu_ps(out, v);
       } else {
-        _mm512_mask_storeu_ps(out, mask[j], _mm512_add_ps(acc[r][j], bv));
+        _mm512_mask_storeu_ps(out, mask[j], v);
       }
     }
   }
@@ -124,6 +127,7 @@ void Gemm(const GemmArgs& a, int64_t panel_begin, int64_t panel_end) {
     t.K = K;
     t.bias = a.bias != nullptr ? a.bias + p0 * kLanes : nullptr;
     t.cols = std::min<int64_t>(panels * kLanes, a.n - p0 * kLanes);
+    t.accumulate = a.accumulate;
     // The next group is contiguous after this one; its bytes are spread evenly
     // over this group's tiles and k.
     t.pf = reinterpret_cast<const char*>(t.w + panels * K * kLanes);

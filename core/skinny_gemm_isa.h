@@ -14,11 +14,13 @@ struct GemmArgs {
   const float* bias = nullptr;    // (n) or null
   float* y = nullptr;             // (m, n), row stride ldy
   int64_t ldy = 0;
+  bool accumulate = false;  // y += x @ w^T + bias instead of y =
 };
 
 #if defined(__x86_64__)
 namespace avx512 {
-// y[:, 16 * panel_begin, 16 * panel_end) = x @ w^T + bias over those panels.
+// y[:, 16 * panel_begin, 16 * panel_end) = x @ w^T + bias over those panels (+= with
+// args.accumulate).
 // Needs AVX-512F; allocates nothing; disjoint panel ranges may run concurrently.
 void Gemm(const GemmArgs& args, int64_t panel_begin, int64_t panel_end);
 }  // namespace avx512

@@ -71,6 +71,37 @@ TEST(SkinnyGemmTest, PacksWhereTheCpuHasAvx512) {
   EXPECT_EQ(PackSkinnyWeight(torch::randn({512, 512})).defined(), avx512);
 }
 
+// y += x @ w^T + b, in the product's stores: the same bits as adding SkinnyLinear's
+// result, against LibTorch for the value; y's rows may be further apart than n, and
+// columns past n in those rows are left alone.
+TEST(SkinnyGemmTest, AddToAccumulates) {
+  torch::manual_seed(2);
+  for (int64_t n : {16, 49, 515}) {
+    torch::Tensor w = torch::randn({n, 70}), b = torch::randn({n});
+    PACK_OR_SKIP(packed, w);
+    for (int64_t m : {1, 7, 32, 300}) {
+      torch::Tensor x = torch::randn({m, 70});
+      torch::Tensor wide = torch::randn({m, n + 3});
+      torch::Tensor y = wide.narrow(1, 0, n);
+      const torch::Tensor before = wide.clone();
+      SkinnyLinearAddTo(x, packed, n, b, y);
+      torch::Tensor want = before.narrow(1, 0, n) + SkinnyLinear(x, packed, n, b);
+      EXPECT_TRUE(torch::equal(y, want)) << "m " << m << " n " << n;
+      EXPECT_TRUE(torch::allclose(y, before.narrow(1, 0, n) + torch::linear(x, w, b), 1e-4, 1e-4));
+      EXPECT_TRUE(torch::equal(wide.narrow(1, n, 3), before.narrow(1, n, 3)));
+    }
+  }
+  torch::Tensor w = torch::randn({32, 20});
+  PACK_OR_SKIP(packed, w);
+  EXPECT_THROW(SkinnyLinearAddTo(torch::randn({4, 20}), packed, 32, {}, torch::zeros({4, 31})),
+               c10::Error);
+  EXPECT_THROW(SkinnyLinearAddTo(torch::randn({4, 20}), packed, 32, {}, torch::zeros({5, 32})),
+               c10::Error);
+  EXPECT_THROW(SkinnyLinearAddTo(torch::randn({4, 20}), packed, 32, {},
+                                 torch::zeros({4, 32}, torch::kFloat64)),
+               c10::Error);
+}
+
 TEST(SkinnyGemmTest, MismatchedShapesAreRefused) {
   torch::Tensor w = torch::randn({32, 20});
   PACK_OR_SKIP(packed, w);
