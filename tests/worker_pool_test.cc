@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
 #include "rlvr/test_paths.h"
@@ -108,7 +109,7 @@ TEST_F(WorkerPoolTest, KilledWorkerLosesNothingAndRestartedWorkerGetsLatestWeigh
   std::vector<GenerationRequest> requests;
   for (int i = 0; i < 12; ++i) {
     GenerationRequest r;
-    r.id = "q" + std::to_string(i);
+    r.id = absl::StrCat("q", i);  // not "q" + std::to_string(i): GCC 12 warns falsely
     r.prompt_ids = tok.Encode("Compute " + std::to_string(10 + i) + " + 7.");
     r.n = 3;
     r.sampling.temperature = 0;  // greedy: the same tokens on any worker and batch
