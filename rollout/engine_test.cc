@@ -206,10 +206,10 @@ TEST_P(HeadDimTest, DecodeLogprobsEqualFullForwardAtEveryContextLength) {
 INSTANTIATE_TEST_SUITE_P(HeadDims, HeadDimTest, ::testing::Values(8, 32, 64, 128));
 
 // Weights of at least 512 x 512 decode through the prepacked path (skinny_gemm.h where
-// the CPU has AVX-512, else oneDNN's): hidden size 512 in each family (qwen2 adds q/k/v
-// biases, llama an untied output layer). 9 completions make a full 8-row tile and a
-// 1-row tail; the 19-token prompt is prefilled by the panel kernel too, the 150-token
-// one by MKL.
+// the CPU has AVX-512, else oneDNN's, which engine_test_avx2 and _default run here):
+// hidden size 512 in each family (qwen2 adds q/k/v biases, llama an untied output
+// layer). 9 completions make a full 8-row tile and a 1-row tail; the 19-token prompt is
+// prefilled by the panel kernel too, the 150-token one by MKL.
 class PackedWeightsTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(PackedWeightsTest, DecodeLogprobsEqualFullForward) {
