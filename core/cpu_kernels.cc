@@ -2,37 +2,26 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
+#include "core/cpu_isa.h"
 #include "core/cpu_kernels_isa.h"
 #include "core/spin_pool.h"
 
 namespace rlvr::cpu {
 namespace {
 
-// The widest copy of the kernels the CPU runs, narrowed as LibTorch's own kernels are
-// by ATEN_CPU_CAPABILITY (avx2 or default), which the tests use to run the other
-// copies on this machine.
+// The copy of the loops for KernelIsa().
 const RangeKernels& Kernels() {
-  static const RangeKernels* const chosen = [] {
-    const char* env = std::getenv("ATEN_CPU_CAPABILITY");
-    const bool at_most_avx2 = env != nullptr && std::strcmp(env, "avx2") == 0;
-    const bool baseline_only = env != nullptr && std::strcmp(env, "default") == 0;
+  switch (KernelIsa()) {
 #if defined(__x86_64__)
-    if (!baseline_only && !at_most_avx2 && __builtin_cpu_supports("avx512f")) {
-      return &avx512::kRangeKernels;
-    }
-    if (!baseline_only && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      return &avx2::kRangeKernels;
-    }
-#else
-    (void)at_most_avx2;
-    (void)baseline_only;
+    case CpuIsa::kAvx512:
+      return avx512::kRangeKernels;
+    case CpuIsa::kAvx2:
+      return avx2::kRangeKernels;
 #endif
-    return &baseline::kRangeKernels;
-  }();
-  return *chosen;
+    default:
+      return baseline::kRangeKernels;
+  }
 }
 
 int64_t Grain(int64_t work_per_item) {

@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
 #include <torch/torch.h>
 
+#include "core/cpu_isa.h"
 #include "core/huge_pages.h"
 #include "core/skinny_gemm_isa.h"
 #include "core/spin_pool.h"
@@ -17,21 +16,9 @@ namespace {
 constexpr int64_t kLanes = 16;
 constexpr int64_t kRowBlock = 256;
 
-// Where the CPU has AVX-512F, unless LibTorch is told to use less (ATEN_CPU_CAPABILITY
-// avx2 or default): then the model decodes as on a CPU without it, which is how the
-// tests run that path here.
-bool HasAvx512() {
-#if defined(__x86_64__)
-  static const bool has = [] {
-    if (!__builtin_cpu_supports("avx512f")) return false;
-    const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
-    return cap == nullptr || (std::strcmp(cap, "avx2") != 0 && std::strcmp(cap, "default") != 0);
-  }();
-  return has;
-#else
-  return false;
-#endif
-}
+// Where the CPU has AVX-512F, unless ATEN_CPU_CAPABILITY narrows the kernels (then the
+// model decodes as on a CPU without it, which is how the tests run that path here).
+bool HasAvx512() { return KernelIsa() == CpuIsa::kAvx512; }
 
 }  // namespace
 

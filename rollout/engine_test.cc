@@ -250,6 +250,24 @@ double DistinctTemperature(const torch::Tensor& logits) {  // (V)
   return 0;
 }
 
+// A request for n plain-temperature samples of `prompt`, at the DistinctTemperature of
+// `model`'s logits for the token after the prompt; `next_logits` gets those logits (V).
+void DistinctTemperatureRequest(const Transformer& model, const std::vector<int32_t>& prompt, int n,
+                                int max_new_tokens, uint64_t seed, GenerationRequest* r,
+                                torch::Tensor* next_logits) {
+  auto logits =
+      model.Logits(torch::tensor(std::vector<int64_t>(prompt.begin(), prompt.end())).unsqueeze(0));
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  *next_logits = (*logits)[0][-1];
+  r->prompt_ids = prompt;
+  r->n = n;
+  r->sampling.temperature = DistinctTemperature(*next_logits);
+  ASSERT_GT(r->sampling.temperature, 0) << "no temperature sharpens the model's logits";
+  r->sampling.max_new_tokens = max_new_tokens;
+  r->sampling.ignore_eos = true;
+  r->sampling.seed = seed;
+}
+
 // Plain temperature sampling draws from the temperature-scaled softmax of a full
 // forward pass: every token's count out of 3000 first tokens within 5 standard
 // deviations of its expectation, at a temperature where no token dominates and the
@@ -257,21 +275,13 @@ double DistinctTemperature(const torch::Tensor& logits) {  // (V)
 TEST(EngineTest, PlainTemperatureDrawsFollowTheSoftmax) {
   ModelConfig config = TinyConfig("qwen3");
   Transformer model = MakeModel(config, 13);
-  const std::vector<int32_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6};
-  auto logits =
-      model.Logits(torch::tensor(std::vector<int64_t>(prompt.begin(), prompt.end())).unsqueeze(0));
-  ASSERT_TRUE(logits.ok());
-  const double temperature = DistinctTemperature((*logits)[0][-1]);
-  ASSERT_GT(temperature, 0);
-  const torch::Tensor p = torch::softmax((*logits)[0][-1].to(torch::kFloat64) / temperature, -1);
-  ASSERT_LT(p.max().item<double>(), 0.8);
   GenerationRequest r;
-  r.prompt_ids = prompt;
-  r.n = 3000;
-  r.sampling.temperature = temperature;
-  r.sampling.max_new_tokens = 1;
-  r.sampling.ignore_eos = true;
-  r.sampling.seed = 17;
+  torch::Tensor next_logits;
+  ASSERT_NO_FATAL_FAILURE(
+      DistinctTemperatureRequest(model, {3, 1, 4, 1, 5, 9, 2, 6}, 3000, 1, 17, &r, &next_logits));
+  const double temperature = r.sampling.temperature;
+  const torch::Tensor p = torch::softmax(next_logits.to(torch::kFloat64) / temperature, -1);
+  ASSERT_LT(p.max().item<double>(), 0.8);
   auto out = MakeEngine(std::move(model))->Generate({r});
   ASSERT_TRUE(out.ok()) << out.status();
   std::vector<double> counts(config.vocab_size, 0.0);
@@ -298,17 +308,10 @@ TEST(EngineTest, PlainTemperatureDecodeDrawsFollowTheSoftmax) {
   auto reference = model.Clone({});
   ASSERT_TRUE(reference.ok());
   GenerationRequest r;
-  r.prompt_ids = {3, 1, 4, 1, 5, 9, 2, 6};
-  auto first = reference->Logits(
-      torch::tensor(std::vector<int64_t>(r.prompt_ids.begin(), r.prompt_ids.end())).unsqueeze(0));
-  ASSERT_TRUE(first.ok());
-  const double temperature = DistinctTemperature((*first)[0][-1]);
-  ASSERT_GT(temperature, 0);
-  r.n = 400;
-  r.sampling.temperature = temperature;
-  r.sampling.max_new_tokens = 4;
-  r.sampling.ignore_eos = true;
-  r.sampling.seed = 23;
+  torch::Tensor next_logits;
+  ASSERT_NO_FATAL_FAILURE(DistinctTemperatureRequest(*reference, {3, 1, 4, 1, 5, 9, 2, 6}, 400, 4,
+                                                     23, &r, &next_logits));
+  const double temperature = r.sampling.temperature;
   auto out = MakeEngine(std::move(model))->Generate({r});
   ASSERT_TRUE(out.ok()) << out.status();
   double deviation = 0, variance = 0;
