@@ -279,24 +279,24 @@ RLVR_INLINE void AttendGroup(const float* q, const float* keys, const float* val
   }
 }
 
-// AttendGroup for `group` heads: together where their sums fit in registers (2 heads
-// of 64 dims, 4 of 32), otherwise one head at a time.
+// AttendGroup for `group` heads: together where their sums fit in registers (up to 4
+// heads of 32 dims, 2 of 64), otherwise one head at a time.
 template <int C>
 RLVR_INLINE void AttendHeads(const float* q, const float* keys, const float* values, int64_t len,
                              int64_t group, float scale, float* scores, float* out) {
   constexpr int64_t d = 16 * C;
-  if constexpr (2 * C <= 8) {
-    if (group % 2 == 0 && (4 * C > 8 || group % 4 != 0)) {
-      for (int64_t g = 0; g < group; g += 2) {
-        AttendGroup<C, 2>(q + g * d, keys, values, len, scale, scores, out + g * d);
-      }
-      return;
-    }
-  }
   if constexpr (4 * C <= 8) {
     if (group % 4 == 0) {
       for (int64_t g = 0; g < group; g += 4) {
         AttendGroup<C, 4>(q + g * d, keys, values, len, scale, scores, out + g * d);
+      }
+      return;
+    }
+  }
+  if constexpr (2 * C <= 8) {
+    if (group % 2 == 0) {
+      for (int64_t g = 0; g < group; g += 2) {
+        AttendGroup<C, 2>(q + g * d, keys, values, len, scale, scores, out + g * d);
       }
       return;
     }

@@ -374,7 +374,7 @@ INSTANTIATE_TEST_SUITE_P(Families, ModelTest, ::testing::Values("llama", "qwen2"
 // of a trainable copy (scaled_dot_product_attention, checked against transformers
 // above) for the head sizes with their own attention kernels (32, 64, 128) and one
 // without (48), with q/k norm and biases, and 1, 2 and 4 query heads per key/value
-// head (the kernel takes 2 heads of 64 dims and 4 of 32 together).
+// head (the kernel takes up to 4 heads of 32 dims and 2 of 64 together).
 class FusedDecodingTest : public ::testing::TestWithParam<std::tuple<int, int, bool>> {};
 
 TEST_P(FusedDecodingTest, MatchesFullForward) {
