@@ -61,7 +61,7 @@ void Tile(const TileArgs& t) {
   // -> 1067-1117 tokens/s, batch 64 1241-1274 -> 1224-1339 (two threads: within noise).
   const char* x0 = reinterpret_cast<const char*>(t.x);
   const int64_t ldx = t.ldx * int64_t{sizeof(float)}, ldx3 = 3 * ldx;
-  const char* x4 = x0 + 4 * ldx;
+  const char* x4 = MR > 4 ? x0 + 4 * ldx : x0;  // only rows that exist
   const float* w = t.w;
   const int64_t panel = t.K * kLanes, pf_step = t.pf_step;
   const char* pf = t.pf;
