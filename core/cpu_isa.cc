@@ -1,25 +1,20 @@
 #include "core/cpu_isa.h"
 
-#include <cstdlib>
-#include <cstring>
+#include <string>
+
+#include <ATen/Version.h>
 
 namespace rlvr {
 
 CpuIsa KernelIsa() {
+  // LibTorch's own choice (the CPU's features, lowered by ATEN_CPU_CAPABILITY): its
+  // "AVX512" implies AVX-512F/BW/VL/DQ, "AVX2" implies FMA; anything else (DEFAULT, or
+  // another architecture's names) is the baseline.
   static const CpuIsa isa = [] {
-    const char* env = std::getenv("ATEN_CPU_CAPABILITY");
-    const bool at_most_avx2 = env != nullptr && std::strcmp(env, "avx2") == 0;
-    const bool baseline_only = env != nullptr && std::strcmp(env, "default") == 0;
 #if defined(__x86_64__)
-    if (!baseline_only && !at_most_avx2 && __builtin_cpu_supports("avx512f")) {
-      return CpuIsa::kAvx512;
-    }
-    if (!baseline_only && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      return CpuIsa::kAvx2;
-    }
-#else
-    (void)at_most_avx2;
-    (void)baseline_only;
+    const std::string capability = at::get_cpu_capability();
+    if (capability == "AVX512") return CpuIsa::kAvx512;
+    if (capability == "AVX2") return CpuIsa::kAvx2;
 #endif
     return CpuIsa::kBaseline;
   }();

@@ -6,8 +6,8 @@
 //
 // Arguments are raw row-major float32 buffers; the functions parallelise with
 // ATen's intra-op thread count (core/spin_pool.h) and never allocate tensors. They run
-// the AVX-512, AVX2 or baseline copy of their loops (cpu_kernels_isa.h), the widest the
-// CPU has unless ATEN_CPU_CAPABILITY (avx2, default) narrows it as it does LibTorch's.
+// the AVX-512, AVX2 or baseline copy of their loops (cpu_kernels_isa.h), as LibTorch
+// picked for its own kernels (cpu_isa.h).
 #ifndef RLVR_CORE_CPU_KERNELS_H_
 #define RLVR_CORE_CPU_KERNELS_H_
 

@@ -421,8 +421,8 @@ void LogitStatsRange(const float* logits, int64_t vocab, const float* scale, int
     }
     argmax[r] = best_at;
     // log sum exp(x * s) = m + log sum exp(x * s - m), m = best * s (s > 0). Where the
-    // compiler fuses x * s - m into one FMA (the AVX-512 clone), a term may differ
-    // from log_softmax(logits * scale)'s by an ulp of m.
+    // compiler fuses x * s - m into one FMA (the AVX2 and AVX-512 copies), a term may
+    // differ from log_softmax(logits * scale)'s by an ulp of m.
     // Float lanes over blocks of 4096 logits, then a double total: float lanes alone
     // drift by ~3e-5 over a 32k vocabulary of near-equal terms.
     const float s = scale[r], m = best * s;

@@ -16,8 +16,9 @@ namespace {
 constexpr int64_t kLanes = 16;
 constexpr int64_t kRowBlock = 256;
 
-// Where the CPU has AVX-512F, unless ATEN_CPU_CAPABILITY narrows the kernels (then the
-// model decodes as on a CPU without it, which is how the tests run that path here).
+// Where LibTorch's kernels use AVX-512 (cpu_isa.h): not under ATEN_CPU_CAPABILITY=avx2
+// or default, where the model decodes as on a CPU without it (how the tests run that
+// path here).
 bool HasAvx512() { return KernelIsa() == CpuIsa::kAvx512; }
 
 }  // namespace

@@ -17,9 +17,9 @@
 namespace rlvr {
 
 // The (ceil(N / 16), K, 16) panel copy of a (N, K) float32 CPU weight, on huge pages
-// (huge_pages.h); an undefined tensor where the CPU lacks AVX-512F (or the environment
-// sets ATEN_CPU_CAPABILITY to avx2 or default) or the weight is not a 2-D float32 CPU
-// tensor with K >= 1 (callers keep their other path).
+// (huge_pages.h); an undefined tensor where LibTorch's kernels do not use AVX-512
+// (cpu_isa.h: a CPU without it, or ATEN_CPU_CAPABILITY=avx2 or default) or the weight
+// is not a 2-D float32 CPU tensor with K >= 1 (callers keep their other path).
 torch::Tensor PackSkinnyWeight(const torch::Tensor& weight);
 
 // Largest M the model uses the panel kernel for (decode batches). SkinnyLinear takes

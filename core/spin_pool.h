@@ -33,11 +33,11 @@ inline constexpr int64_t kSpinMicros = 200;
 
 // Runs fn over [begin, end) in at most at::get_num_threads() contiguous chunks, all
 // but the last of at least `grain` items (the calling thread runs the first), as
-// at::parallel_for divides it, and returns when all have run. A chunk's items are always run by
-// one thread, so results do not depend on timing. Runs inline (one chunk) when
-// nested inside another ParallelFor; falls back to at::parallel_for while another
-// thread's loop holds the workers (or a worker thread cannot be started). An exception thrown by fn
-// is rethrown here after every chunk has finished.
+// at::parallel_for divides it, and returns when all have run. A chunk's items are
+// always run by one thread, so results do not depend on timing. Runs inline (one
+// chunk) when nested inside another ParallelFor; falls back to at::parallel_for while
+// another thread's loop holds the workers (or a worker thread cannot be started). An
+// exception thrown by fn is rethrown here after every chunk has finished.
 void ParallelFor(int64_t begin, int64_t end, int64_t grain,
                  absl::FunctionRef<void(int64_t, int64_t)> fn);
 

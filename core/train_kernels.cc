@@ -6,8 +6,8 @@
 #include <vector>
 
 #include <ATen/Parallel.h>
-#include <ATen/Version.h>
 
+#include "core/cpu_isa.h"
 #include "core/train_kernels_isa.h"
 
 namespace rlvr::train {
@@ -29,17 +29,18 @@ int64_t DivUp(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t RowGrain(int64_t dim) { return std::max<int64_t>(1, kGrainElements / dim); }
 
 // The row kernels compiled for the instruction set LibTorch's own CPU kernels
-// use (AVX512, AVX2 or DEFAULT; ATEN_CPU_CAPABILITY lowers it).
+// use (cpu_isa.h).
 const RowKernels& Kernels() {
-  static const RowKernels& kernels = []() -> const RowKernels& {
+  switch (KernelIsa()) {
 #if defined(__x86_64__)
-    const std::string capability = at::get_cpu_capability();
-    if (capability == "AVX512") return AVX512::Kernels();
-    if (capability == "AVX2") return AVX2::Kernels();
+    case CpuIsa::kAvx512:
+      return AVX512::Kernels();
+    case CpuIsa::kAvx2:
+      return AVX2::Kernels();
 #endif
-    return DEFAULT::Kernels();
-  }();
-  return kernels;
+    default:
+      return DEFAULT::Kernels();
+  }
 }
 
 // A (..., n) tensor as rows of n floats, row r at data + r * stride; `copy`
