@@ -1,7 +1,10 @@
 // `rlvr bench rollout`: decode throughput of the engine on a Qwen3-shaped
 // ~50M-parameter model with random weights, batch sizes 1..64; decode MFU
-// against the float32 GEMM peak measured in the same run; transformers'
-// generate on the identical weights and prompts as the peer. Prints JSON.
+// against the float32 peak measured in the same run (the higher of LibTorch's GEMM
+// and the multiply-add rate of the kernels' instruction set); transformers'
+// generate on the identical weights and prompts as the peer. Both load the same
+// checkpoint, saved in bfloat16 by default as Qwen3's are (--checkpoint-dtype), into
+// float32 and compute in float32. Prints JSON.
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +23,7 @@
 #include "cli/bench_util.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "core/cpu_kernels.h"
 #include "core/huge_pages.h"
 #include "core/spin_pool.h"
 #include "rlvr/test_paths.h"
@@ -37,6 +41,7 @@ struct BenchFlags {
   int64_t new_tokens = 64;
   int threads = 0;  // torch intra-op threads for rlvr and the peer; 0 = the default
   std::string python = RLVR_PYTHON;
+  std::string checkpoint_dtype = "bfloat16";
 };
 
 // Matmul FLOPs per decoded token at context length `ctx`.
@@ -48,10 +53,12 @@ double FlopsPerToken(const ModelConfig& c, double ctx) {
   return 2 * (c.num_hidden_layers * (per_layer + attention) + h * c.vocab_size);
 }
 
-// Bytes a decode step must read at least once: every weight matrix (float32) and
-// the keys and values of every running sequence at context length `ctx`.
-double BytesPerStep(const ModelConfig& c, double batch, double ctx) {
-  const double weights = static_cast<double>(c.NumParameters()) * sizeof(float);
+// Bytes a decode step must read at least once: every weight matrix (`weight_bytes`
+// per value: the engine streams a bfloat16 checkpoint's weights as bfloat16,
+// skinny_gemm.h) and the keys and values of every running sequence at context length
+// `ctx`.
+double BytesPerStep(const ModelConfig& c, double weight_bytes, double batch, double ctx) {
+  const double weights = static_cast<double>(c.NumParameters()) * weight_bytes;
   const double kv =
       2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * ctx * sizeof(float);
   return weights + batch * kv;
@@ -101,6 +108,11 @@ absl::Status Bench(const BenchFlags& f) {
   for (absl::string_view s : absl::StrSplit(f.hf_batch_sizes, ',', absl::SkipEmpty())) {
     hf_sizes.push_back(std::stoll(std::string(s)));
   }
+  if (f.checkpoint_dtype != "bfloat16" && f.checkpoint_dtype != "float32") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--checkpoint-dtype: '", f.checkpoint_dtype, "' is not bfloat16 or float32"));
+  }
+  const bool bf16 = f.checkpoint_dtype == "bfloat16";
   const int64_t max_batch = *std::max_element(sizes.begin(), sizes.end());
   std::mt19937_64 rng(0);
   std::vector<std::vector<int32_t>> prompts(std::max<int64_t>(max_batch, 64));
@@ -112,11 +124,13 @@ absl::Status Bench(const BenchFlags& f) {
   const int threads = at::get_num_threads();
   // Measured before and after the decode runs; the higher one is kept so a load
   // spike during one measurement does not inflate the MFU.
-  double peak = MeasureGemmPeakFlops();
+  double gemm_peak = MeasureGemmPeakFlops();
+  double fma_peak = cpu::MeasureFmaPeakFlops(threads);
   nlohmann::json out;
-  out["model"] = {{"model_type", config.model_type},   {"parameters", config.NumParameters()},
-                  {"hidden_size", config.hidden_size}, {"layers", config.num_hidden_layers},
-                  {"vocab_size", config.vocab_size},   {"dtype", "float32"}};
+  out["model"] = {{"model_type", config.model_type},       {"parameters", config.NumParameters()},
+                  {"hidden_size", config.hidden_size},     {"layers", config.num_hidden_layers},
+                  {"vocab_size", config.vocab_size},       {"dtype", "float32"},
+                  {"checkpoint_dtype", f.checkpoint_dtype}};
   out["prompt_len"] = f.prompt_len;
   out["new_tokens"] = f.new_tokens;
   out["threads"] = threads;
@@ -125,7 +139,9 @@ absl::Status Bench(const BenchFlags& f) {
       fs::temp_directory_path() / ("rlvr_bench_rollout_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   {
-    auto model = Transformer::RandomInit(config, 0, {});
+    ModelOptions saved;
+    saved.dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
+    auto model = Transformer::RandomInit(config, 0, saved);
     if (!model.ok()) return model.status();
     absl::Status s = model->Save((dir / "model").string());
     if (!s.ok()) return s;
@@ -135,7 +151,7 @@ absl::Status Bench(const BenchFlags& f) {
   nlohmann::json results = nlohmann::json::array();
   std::map<int64_t, double> ours;
   for (int64_t b : sizes) {
-    auto model = Transformer::RandomInit(config, 0, {});
+    auto model = Transformer::Load((dir / "model").string(), {});
     if (!model.ok()) return model.status();
     EngineOptions options;
     options.max_batch = b;
@@ -174,20 +190,25 @@ absl::Status Bench(const BenchFlags& f) {
                        {"end_to_end_tokens_per_s", b * f.new_tokens / wall}});
     std::cerr << "batch " << b << ": " << tps << " decode tokens/s" << std::endl;
   }
-  peak = std::max(peak, MeasureGemmPeakFlops());
+  gemm_peak = std::max(gemm_peak, MeasureGemmPeakFlops());
+  fma_peak = std::max(fma_peak, cpu::MeasureFmaPeakFlops(threads));
+  // The machine's float32 peak: MKL's GEMM does not use AVX-512 on every CPU that has
+  // it (on AMD EPYC here it ran at half the multiply-add rate), and an MFU against it
+  // would exceed 1.
+  const double peak = std::max(gemm_peak, fma_peak);
   const double bandwidth = MeasureReadBandwidth();
   const double ctx = f.prompt_len + f.new_tokens / 2.0;
   std::map<int64_t, double> ceiling;
   for (auto& r : results) {
     const double b = r["batch"].get<double>();
     r["decode_mfu"] = r["decode_tokens_per_s"].get<double>() * FlopsPerToken(config, ctx) / peak;
-    // Roofline: a step takes at least its FLOPs at the GEMM peak and at least its
+    // Roofline: a step takes at least its FLOPs at the peak and at least its
     // compulsory bytes at the read bandwidth.
-    const double step_floor =
-        std::max(b * FlopsPerToken(config, ctx) / peak, BytesPerStep(config, b, ctx) / bandwidth);
+    const double step_floor = std::max(b * FlopsPerToken(config, ctx) / peak,
+                                       BytesPerStep(config, bf16 ? 2 : 4, b, ctx) / bandwidth);
     r["roofline_decode_tokens_per_s"] = b / step_floor;
     r["roofline_mfu"] = b * FlopsPerToken(config, ctx) / peak / step_floor;
-    // End to end: the prefill's FLOPs at the GEMM peak (the output layer runs for the
+    // End to end: the prefill's FLOPs at the peak (the output layer runs for the
     // last prompt token only, which gives the first new token), then new_tokens - 1
     // steps at the floor.
     const double head = 2.0 * config.hidden_size * config.vocab_size;
@@ -197,7 +218,9 @@ absl::Status Bench(const BenchFlags& f) {
         b * f.new_tokens / (prefill / peak + (f.new_tokens - 1) * step_floor);
     r["roofline_end_to_end_tokens_per_s"] = ceiling[static_cast<int64_t>(b)];
   }
-  out["gemm_peak_gflops"] = peak / 1e9;
+  out["gemm_peak_gflops"] = gemm_peak / 1e9;
+  out["fma_peak_gflops"] = fma_peak / 1e9;
+  out["peak_gflops"] = peak / 1e9;
   out["memory_read_gb_per_s"] = bandwidth / 1e9;
   out["rlvr"] = results;
 
@@ -229,10 +252,13 @@ absl::Status Bench(const BenchFlags& f) {
   out["transformers_generate"] = peers;
   out["note"] =
       "decode tokens/s and decode_mfu exclude prefill; rlvr_speedup compares end-to-end "
-      "tokens/s (prefill of each prompt included) on both sides, float32, same threads; "
-      "roofline_*: the ceiling set by the GEMM peak and by reading every weight and the KV "
-      "cache once per decode step at the measured read bandwidth (end to end: the prefill's "
-      "FLOPs at the GEMM peak too)";
+      "tokens/s (prefill of each prompt included) on both sides, same threads; both load "
+      "the same checkpoint (checkpoint_dtype) into float32 and compute in float32; "
+      "decode_mfu is against peak_gflops, the higher of LibTorch's float32 GEMM and the "
+      "float32 multiply-add rate of the instruction set rlvr's kernels use, on the same "
+      "threads; roofline_*: the ceiling set by that peak and by reading every weight (in the "
+      "checkpoint's dtype) and the float32 KV cache once per decode step at the measured read "
+      "bandwidth (end to end: the prefill's FLOPs at the peak too)";
   fs::remove_all(dir);
   std::cout << out.dump(2) << std::endl;
   return absl::OkStatus();
@@ -249,6 +275,8 @@ void AddBenchRollout(CLI::App& bench) {
   cmd->add_option("--prompt-len", flags->prompt_len, "Prompt tokens");
   cmd->add_option("--new-tokens", flags->new_tokens, "Generated tokens per sequence");
   cmd->add_option("--python", flags->python, "Python with transformers");
+  cmd->add_option("--checkpoint-dtype", flags->checkpoint_dtype,
+                  "Dtype the random checkpoint is saved in: bfloat16 (as Qwen3's) or float32");
   cmd->add_option("--threads", flags->threads,
                   "Torch intra-op threads for rlvr and transformers (0 = the default)");
   cmd->callback([flags] {

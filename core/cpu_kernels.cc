@@ -1,7 +1,11 @@
 #include "core/cpu_kernels.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 #include "core/cpu_isa.h"
 #include "core/cpu_kernels_isa.h"
@@ -60,6 +64,37 @@ void CachedAttention(const CachedAttentionArgs& a) {
   for (int64_t t = 0; t < a.num_tokens; ++t) max_len = std::max(max_len, a.positions[t] + 1);
   ParallelFor(0, items, Grain(2 * group * a.head_dim * max_len),
               [&](int64_t begin, int64_t end) { Kernels().attend(a, begin, end); });
+}
+
+double MeasureFmaPeakFlops(int threads) {
+  threads = std::max(threads, 1);
+  const auto fma_loop = Kernels().fma_loop;
+  float sink = 0;
+  auto seconds = [&](int64_t iters, int n) {
+    std::vector<float> sinks(n);
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 1; t < n; ++t) pool.emplace_back([&, t] { fma_loop(iters, &sinks[t]); });
+    fma_loop(iters, &sinks[0]);
+    for (std::thread& t : pool) t.join();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (float v : sinks) sink += v;
+    return s;
+  };
+  // About 20 ms per pass, from a 1-thread trial.
+  const int64_t trial = int64_t{1} << 16;
+  const double per_iter = std::max(seconds(trial, 1) / trial, 1e-10);
+  const int64_t iters = std::max<int64_t>(trial, static_cast<int64_t>(0.02 / per_iter));
+  double best = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    const double flops = 2.0 * kFmaChains * 16 * static_cast<double>(iters) * threads;
+    best = std::max(best, flops / seconds(iters, threads));
+  }
+  // The sums are finite (m < 1 bounds them), so this never fires; reading them keeps
+  // the loops observable.
+  if (!std::isfinite(sink)) return 0;
+  return best;
 }
 
 }  // namespace rlvr::cpu

@@ -74,6 +74,13 @@ void CachedAttention(const CachedAttentionArgs& args);
 void LogitStats(const float* logits, int64_t rows, int64_t vocab, const float* scale,
                 int64_t* argmax, float* logsumexp);
 
+// The float32 multiply-add rate of this copy of the loops on `threads` threads at once,
+// in FLOP/s (best of 5 passes of about 20 ms): independent chains of multiply-adds held
+// in registers, the ceiling of any float32 matmul the kernels can run. The rollout
+// bench's MFU denominator where it beats LibTorch's GEMM (whose MKL may not use
+// AVX-512 on every CPU). threads >= 1.
+double MeasureFmaPeakFlops(int threads);
+
 }  // namespace rlvr::cpu
 
 #endif  // RLVR_CORE_CPU_KERNELS_H_

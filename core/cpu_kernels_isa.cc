@@ -439,9 +439,26 @@ void LogitStatsRange(const float* logits, int64_t vocab, const float* scale, int
   }
 }
 
+// acc = acc * m + a per chain: FMAs where the instruction set has them (GCC contracts
+// the vector expression under its default -ffp-contract=fast), kFmaChains of them
+// independent so the pipes stay full. m < 1 keeps the values bounded; none starts at
+// the fixed point 1, where the compiler could drop its chain.
+void FmaLoop(int64_t iters, float* sink) {
+  V16 acc[kFmaChains];
+  for (int c = 0; c < kFmaChains; ++c) acc[c] = V16{} + (2.0f + static_cast<float>(c));
+  const V16 m = V16{} + 0.999f, a = V16{} + 0.001f;
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 16
+    for (int c = 0; c < kFmaChains; ++c) acc[c] = acc[c] * m + a;
+  }
+  V16 s{};
+  for (int c = 0; c < kFmaChains; ++c) s += acc[c];
+  *sink = HSum(s);
+}
+
 }  // namespace
 
-extern const RangeKernels kRangeKernels = {&RmsNormRange, &WriteKvRange, &AttendRange,
-                                           &SiluMulRange, &LogitStatsRange};
+extern const RangeKernels kRangeKernels = {&RmsNormRange, &WriteKvRange,    &AttendRange,
+                                           &SiluMulRange, &LogitStatsRange, &FmaLoop};
 
 }  // namespace rlvr::cpu::RLVR_CPU_ISA

@@ -554,23 +554,22 @@ struct Transformer::Impl {
     return p;
   }
 
-  // x (M, K) -> (M, N). Decode steps (M <= kMaxSkinnyRows) take the panel kernel;
-  // prefill takes MKL on the plain weight, which `rlvr bench rollout --prompt-len 256`
-  // measured as fast as oneDNN's packed copy at those M.
+  // x (M, K) -> (M, N): the panel kernel for decode steps and prefill alike (on the
+  // AMD EPYC host it ran prefill about twice as fast as MKL, which does not use AVX-512
+  // there: skinny_gemm.h); else oneDNN's packed copy from kMinPackedRows rows, else
+  // LibTorch's linear.
   static Tensor InferLinear(const Tensor& x, const PackedWeight& packed_w, const Tensor& w,
                             const Tensor& b) {
-    const int64_t m = x.size(0);
-    if (packed_w.panels.defined() && m <= kMaxSkinnyRows) {
-      return SkinnyLinear(x, packed_w.panels, w.size(0), b);
-    }
-    return packed_w.onednn.defined() && m >= kMinPackedRows ? PackedLinear(x, packed_w.onednn, b)
-                                                            : Linear(x, w, b);
+    if (packed_w.panels.defined()) return SkinnyLinear(x, packed_w.panels, w.size(0), b);
+    return packed_w.onednn.defined() && x.size(0) >= kMinPackedRows
+               ? PackedLinear(x, packed_w.onednn, b)
+               : Linear(x, w, b);
   }
 
-  // residual (M, N) += x @ w^T + b, in the panel kernel's stores for decode steps.
+  // residual (M, N) += x @ w^T + b, in the panel kernel's stores.
   static void InferLinearAddTo(const Tensor& x, const PackedWeight& packed_w, const Tensor& w,
                                const Tensor& b, const Tensor& residual) {
-    if (packed_w.panels.defined() && x.size(0) <= kMaxSkinnyRows) {
+    if (packed_w.panels.defined()) {
       SkinnyLinearAddTo(x, packed_w.panels, w.size(0), b, residual);
       return;
     }

@@ -15,10 +15,11 @@
 // Decoding speed: a float32 CPU model made without requires_grad decodes
 // (Prefill, PrefillBatch, DecodeStep) through fused kernels and a prepacked
 // copy of its matmul weights of at least 512 x 512 (skinny_gemm.h on CPUs with AVX-512,
-// else packed_linear.h), made on first use (about the size of those weights again). LoadNamedTensors
-// refreshes that copy; writing into NamedParameters() of such a model does not, so change its
-// weights through LoadNamedTensors. Errors: absl::Status; LibTorch exceptions never escape these
-// methods.
+// else packed_linear.h), made on first use (about the size of those weights again; half
+// that with AVX-512 for weights that are bfloat16 values, as a bfloat16 checkpoint's are).
+// LoadNamedTensors refreshes that copy; writing into NamedParameters() of such a model does
+// not, so change its weights through LoadNamedTensors. Errors: absl::Status; LibTorch
+// exceptions never escape these methods.
 #ifndef RLVR_CORE_MODEL_H_
 #define RLVR_CORE_MODEL_H_
 

@@ -23,18 +23,30 @@ bool HasAvx512() { return KernelIsa() == CpuIsa::kAvx512; }
 
 }  // namespace
 
-torch::Tensor PackSkinnyWeight(const torch::Tensor& weight) {
+torch::Tensor PackSkinnyWeight(const torch::Tensor& weight, PanelDtype dtype) {
   if (!HasAvx512() || !weight.defined() || weight.dim() != 2 || !weight.device().is_cpu() ||
       weight.scalar_type() != torch::kFloat32 || weight.size(1) < 1) {
     return {};
   }
   const int64_t n = weight.size(0), k = weight.size(1), panels = (n + kLanes - 1) / kLanes;
   torch::NoGradGuard no_grad;
-  torch::Tensor w = weight.detach();
+  torch::Tensor w = weight.detach().contiguous();
+  // A float32 is a bfloat16 value when its low 16 bits are zero.
+  const bool bfloat16 = dtype == PanelDtype::kExact && k % 2 == 0 &&
+                        !torch::bitwise_and(w.view(torch::kInt32), 0xFFFF).any().item<bool>();
   if (panels * kLanes != n) w = torch::constant_pad_nd(w, {0, 0, 0, panels * kLanes - n});
-  torch::Tensor packed = ZerosOnHugePages({panels, k, kLanes});
-  // (P*16, K) -> (P, 16, K) -> (P, K, 16)
-  packed.copy_(w.reshape({panels, kLanes, k}).transpose(1, 2));
+  if (!bfloat16) {
+    torch::Tensor packed = ZerosOnHugePages({panels, k, kLanes});
+    // (P*16, K) -> (P, 16, K) -> (P, K, 16)
+    packed.copy_(w.reshape({panels, kLanes, k}).transpose(1, 2));
+    return packed;
+  }
+  // (P, K/2, 16) float32 on huge pages, viewed as (P, K/2, 32) bfloat16.
+  torch::Tensor packed = ZerosOnHugePages({panels, k / 2, kLanes}).view(torch::kBFloat16);
+  // (P*16, K) -> (P, 16, K/2, 2) -> (P, K/2, 16, 2); exact, as every value is bfloat16's.
+  packed.copy_(w.reshape({panels, kLanes, k / 2, 2})
+                   .permute({0, 2, 1, 3})
+                   .reshape({panels, k / 2, 2 * kLanes}));
   return packed;
 }
 
@@ -44,10 +56,13 @@ namespace {
 void Run(const torch::Tensor& x, const torch::Tensor& packed, int64_t n, const torch::Tensor& bias,
          const torch::Tensor& y, bool accumulate) {
   TORCH_CHECK(HasAvx512(), "SkinnyLinear needs AVX-512F");
+  const bool pairs = packed.scalar_type() == torch::kBFloat16;
   TORCH_CHECK(x.dim() == 2 && x.size(1) >= 1 && x.device().is_cpu() &&
                   x.scalar_type() == torch::kFloat32 && packed.dim() == 3 &&
-                  packed.is_contiguous() && packed.size(1) == x.size(1) &&
-                  packed.size(2) == kLanes && packed.size(0) == (n + kLanes - 1) / kLanes &&
+                  packed.is_contiguous() && (pairs || packed.scalar_type() == torch::kFloat32) &&
+                  packed.size(1) * (pairs ? 2 : 1) == x.size(1) &&
+                  packed.size(2) == kLanes * (pairs ? 2 : 1) &&
+                  packed.size(0) == (n + kLanes - 1) / kLanes &&
                   reinterpret_cast<uintptr_t>(packed.data_ptr()) % 64 == 0,
               "SkinnyLinear: x ", x.sizes(), " ", x.scalar_type(), " with n = ", n,
               " does not match the packed weight ", packed.sizes());
@@ -64,7 +79,8 @@ void Run(const torch::Tensor& x, const torch::Tensor& packed, int64_t n, const t
   a.k = x.size(1);
   a.x = xc.data_ptr<float>();
   a.ldx = xc.stride(0);
-  a.packed = packed.data_ptr<float>();
+  a.packed = packed.data_ptr();
+  a.bfloat16_pairs = pairs;
   torch::Tensor bc = bias.defined() ? bias.contiguous() : bias;
   a.bias = bc.defined() ? bc.data_ptr<float>() : nullptr;
   a.y = y.data_ptr<float>();

@@ -1,5 +1,6 @@
-// A float32 matmul for the few rows of a decode step: x (M, K), M the number of
-// running sequences, against a (N, K) weight prepacked into 16-column panels.
+// A float32 matmul for the few rows of a decode step (x (M, K), M the number of
+// running sequences) and the many of a prefill, against a (N, K) weight prepacked
+// into 16-column panels.
 // Written here because a decode step is bound by streaming every weight from
 // memory once, and oneDNN's packed matmul at these shapes did not overlap that
 // stream with its arithmetic (profile of `rlvr bench rollout --batch-sizes 32`:
@@ -7,8 +8,14 @@
 // the next panels while it computes on the current ones, and its panels sit on
 // huge pages. `rlvr bench rollout` measures the result against transformers.
 //
+// MKL does not use AVX-512 on every CPU that has it: on the AMD EPYC host of
+// `rlvr bench rollout --prompt-len 256 --new-tokens 8 --batch-sizes 1,32 --hf-batch-sizes
+// ""` (two threads, two alternating runs) prefill through this kernel instead of MKL took
+// batch 32 from 85-86 to 173-177 end-to-end tokens/s, and the default bench's batch 32
+// from 2006-2051 to 2440-2613 (its GEMM peak 186 GFLOP/s, the multiply-add peak 484).
+//
 //   torch::Tensor p = PackSkinnyWeight(w);   // undefined without AVX-512
-//   if (p.defined() && x.size(0) <= kMaxSkinnyRows) y = SkinnyLinear(x, p, w.size(0), b);
+//   if (p.defined()) y = SkinnyLinear(x, p, w.size(0), b);
 #ifndef RLVR_CORE_SKINNY_GEMM_H_
 #define RLVR_CORE_SKINNY_GEMM_H_
 
@@ -16,15 +23,22 @@
 
 namespace rlvr {
 
-// The (ceil(N / 16), K, 16) panel copy of a (N, K) float32 CPU weight, on huge pages
-// (huge_pages.h); an undefined tensor where LibTorch's kernels do not use AVX-512
+// How PackSkinnyWeight stores the panels.
+enum class PanelDtype {
+  // bfloat16 where K is even and every value of the weight is a bfloat16 value (a
+  // bfloat16 checkpoint's weights, widened to float32 on loading), else float32. Exact either
+  // way: the kernel widens the bfloat16 values back, and SkinnyLinear gives the same
+  // bits from half the bytes a decode step streams.
+  kExact,
+  kFloat32,  // always float32
+};
+
+// The panel copy of a (N, K) float32 CPU weight, on huge pages (huge_pages.h):
+// float32 (ceil(N / 16), K, 16), or bfloat16 (ceil(N / 16), K / 2, 32) holding k in
+// pairs. An undefined tensor where LibTorch's kernels do not use AVX-512
 // (cpu_isa.h: a CPU without it, or ATEN_CPU_CAPABILITY=avx2 or default) or the weight
 // is not a 2-D float32 CPU tensor with K >= 1 (callers keep their other path).
-torch::Tensor PackSkinnyWeight(const torch::Tensor& weight);
-
-// Largest M the model uses the panel kernel for (decode batches). SkinnyLinear takes
-// any M, but for prefill's thousands of rows MKL on the plain weight is faster.
-inline constexpr int64_t kMaxSkinnyRows = 128;
+torch::Tensor PackSkinnyWeight(const torch::Tensor& weight, PanelDtype dtype = PanelDtype::kExact);
 
 // x (M, K) float32 CPU, packed from PackSkinnyWeight of a (n, K) weight, bias (n)
 // or undefined -> (M, n) = x @ weight^T + bias. Splits the panels over ATen's

@@ -10,9 +10,13 @@ struct GemmArgs {
   int64_t m = 0, n = 0, k = 0;
   const float* x = nullptr;  // (m, k), row stride ldx
   int64_t ldx = 0;
-  const float* packed = nullptr;  // (ceil(n / 16), k, 16): 16-column panels, zero past n
-  const float* bias = nullptr;    // (n) or null
-  float* y = nullptr;             // (m, n), row stride ldy
+  // 16-column panels, zero past n: float32 (ceil(n / 16), k, 16), or with
+  // bfloat16_pairs (k even) bfloat16 (ceil(n / 16), k / 2, 16, 2), where [p][i][c][t]
+  // is column 16p + c at k = 2i + t: one 64-byte line holds two k.
+  const void* packed = nullptr;
+  bool bfloat16_pairs = false;
+  const float* bias = nullptr;  // (n) or null
+  float* y = nullptr;           // (m, n), row stride ldy
   int64_t ldy = 0;
   bool accumulate = false;  // y += x @ w^T + bias instead of y =
 };

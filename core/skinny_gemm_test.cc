@@ -1,5 +1,6 @@
 #include "core/skinny_gemm.h"
 
+#include <cmath>
 #include <cstdint>
 
 #include <ATen/Parallel.h>
@@ -97,6 +98,54 @@ TEST(SkinnyGemmTest, AddToAccumulates) {
   EXPECT_THROW(SkinnyLinearAddTo(torch::randn({4, 20}), packed, 32, {},
                                  torch::zeros({4, 32}, torch::kFloat64)),
                c10::Error);
+}
+
+// Weights that are all bfloat16 values (a bfloat16 checkpoint's) with even k pack as
+// bfloat16 k-pairs and give the float32 panels' bits, from half the bytes; x's
+// columns past k (NaN here) must not be read. Odd k, or one value off bfloat16, keeps
+// the weight in float32.
+TEST(SkinnyGemmTest, Bfloat16PanelsGiveTheFloat32Bits) {
+  torch::manual_seed(3);
+  for (int64_t n : {16, 49, 515}) {
+    for (int64_t k : {2, 4, 64, 200}) {
+      torch::Tensor w = torch::randn({n, k}).to(torch::kBFloat16).to(torch::kFloat32);
+      torch::Tensor b = torch::randn({n});
+      PACK_OR_SKIP(pairs, w);
+      const torch::Tensor singles = PackSkinnyWeight(w, PanelDtype::kFloat32);
+      ASSERT_EQ(pairs.scalar_type(), torch::kBFloat16);
+      ASSERT_EQ(pairs.sizes(), torch::IntArrayRef({(n + 15) / 16, k / 2, 32}));
+      ASSERT_EQ(singles.scalar_type(), torch::kFloat32);
+      for (int64_t m : {1, 5, 8, 9, 33, 130, 300}) {
+        torch::Tensor wide = torch::full({m, k + 5}, std::nanf(""));
+        torch::Tensor x = wide.narrow(1, 2, k);
+        x.normal_();
+        torch::Tensor got = SkinnyLinear(x, pairs, n, b);
+        EXPECT_TRUE(torch::equal(got, SkinnyLinear(x, singles, n, b)))
+            << "m " << m << " n " << n << " k " << k;
+        EXPECT_TRUE(torch::allclose(got, torch::linear(x, w, b), 1e-4, 1e-4))
+            << "m " << m << " n " << n << " k " << k;
+        torch::Tensor y = torch::randn({m, n}), y2 = y.clone();
+        SkinnyLinearAddTo(x, pairs, n, b, y);
+        SkinnyLinearAddTo(x, singles, n, b, y2);
+        EXPECT_TRUE(torch::equal(y, y2)) << "m " << m << " n " << n << " k " << k;
+      }
+    }
+  }
+  torch::Tensor w = torch::randn({64, 64}).to(torch::kBFloat16).to(torch::kFloat32);
+  w[5][7] += 1e-4;  // no longer a bfloat16 value
+  PACK_OR_SKIP(packed, w);
+  EXPECT_EQ(packed.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::allclose(SkinnyLinear(torch::ones({2, 64}), packed, 64, {}),
+                              torch::linear(torch::ones({2, 64}), w), 1e-4, 1e-4));
+  torch::Tensor odd = torch::randn({64, 65}).to(torch::kBFloat16).to(torch::kFloat32);
+  EXPECT_EQ(PackSkinnyWeight(odd).scalar_type(), torch::kFloat32);
+  // A bfloat16 pack holds K / 2 lines: x of K - 1 or K + 1 columns is refused.
+  torch::Tensor even = torch::randn({32, 20}).to(torch::kBFloat16).to(torch::kFloat32);
+  const torch::Tensor pairs = PackSkinnyWeight(even);
+  EXPECT_THROW(SkinnyLinear(torch::randn({4, 19}), pairs, 32, {}), c10::Error);
+  EXPECT_THROW(SkinnyLinear(torch::randn({4, 21}), pairs, 32, {}), c10::Error);
+  EXPECT_TRUE(torch::allclose(SkinnyLinear(torch::ones({3, 20}), pairs, 32, {}),
+                              torch::linear(torch::ones({3, 20}), even), 1e-4, 1e-4));
 }
 
 TEST(SkinnyGemmTest, MismatchedShapesAreRefused) {

@@ -11,7 +11,9 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <string>
 #include <thread>
+#include <tuple>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -208,23 +210,32 @@ INSTANTIATE_TEST_SUITE_P(HeadDims, HeadDimTest, ::testing::Values(8, 32, 64, 128
 // Weights of at least 512 x 512 decode through the prepacked path (skinny_gemm.h where
 // the CPU has AVX-512, else oneDNN's, which engine_test_avx2 and _default run here):
 // hidden size 512 in each family (qwen2 adds q/k/v biases, llama an untied output
-// layer). 9 completions make a full 8-row tile and a 1-row tail; the 19-token prompt is
-// prefilled by the panel kernel too, the 150-token one by MKL.
-class PackedWeightsTest : public ::testing::TestWithParam<std::string> {};
+// layer). 9 completions make a full 8-row tile and a 1-row tail; the panel kernel
+// prefills the prompts too, the 300-token one in two blocks of rows. With weights that
+// are bfloat16 values (a bfloat16 checkpoint's) the panels are bfloat16.
+class PackedWeightsTest : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
 
 TEST_P(PackedWeightsTest, DecodeLogprobsEqualFullForward) {
-  ModelConfig config = TinyConfig(GetParam(), 512);
+  const auto& [family, bfloat16] = GetParam();
+  ModelConfig config = TinyConfig(family, 512);
   config.hidden_size = 512;
   config.intermediate_size = 512;
   config.num_attention_heads = 8;
   config.num_key_value_heads = 4;
   config.head_dim = 64;
-  config.max_position_embeddings = 256;
+  config.max_position_embeddings = 512;
   Transformer model = MakeModel(config, 7);
+  if (bfloat16) {
+    std::map<std::string, torch::Tensor> rounded;
+    for (const auto& [name, p] : model.NamedParameters()) {
+      rounded[name] = p.to(torch::kBFloat16).to(torch::kFloat32);
+    }
+    ASSERT_TRUE(model.LoadNamedTensors(rounded).ok());
+  }
   auto reference = model.Clone({});
   ASSERT_TRUE(reference.ok());
   auto engine = MakeEngine(std::move(model));
-  for (int64_t len : {19, 150}) {
+  for (int64_t len : {19, 300}) {
     GenerationRequest r;
     for (int64_t i = 0; i < len; ++i)
       r.prompt_ids.push_back(static_cast<int32_t>((i * 37 + 5) % 512));
@@ -238,7 +249,9 @@ TEST_P(PackedWeightsTest, DecodeLogprobsEqualFullForward) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, PackedWeightsTest, ::testing::Values("qwen2", "qwen3", "llama"));
+INSTANTIATE_TEST_SUITE_P(Families, PackedWeightsTest,
+                         ::testing::Combine(::testing::Values("qwen2", "qwen3", "llama"),
+                                            ::testing::Bool()));
 
 // The highest of a few temperatures at which softmax(logits / t) has a token of
 // probability above 0.1 (the tiny models' logits are nearly flat at temperature 1),
