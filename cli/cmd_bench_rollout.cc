@@ -23,6 +23,7 @@
 #include "cli/bench_util.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "core/cpu_isa.h"
 #include "core/cpu_kernels.h"
 #include "core/huge_pages.h"
 #include "core/spin_pool.h"
@@ -54,9 +55,9 @@ double FlopsPerToken(const ModelConfig& c, double ctx) {
 }
 
 // Bytes a decode step must read at least once: every weight matrix (`weight_bytes`
-// per value: the engine streams a bfloat16 checkpoint's weights as bfloat16,
-// skinny_gemm.h) and the keys and values of every running sequence at context length
-// `ctx`.
+// per value: with AVX-512 the engine streams a bfloat16 checkpoint's matmul weights as
+// bfloat16, skinny_gemm.h; the bench model's are all packed) and the keys and values of
+// every running sequence at context length `ctx`.
 double BytesPerStep(const ModelConfig& c, double weight_bytes, double batch, double ctx) {
   const double weights = static_cast<double>(c.NumParameters()) * weight_bytes;
   const double kv =
@@ -113,6 +114,7 @@ absl::Status Bench(const BenchFlags& f) {
         absl::StrCat("--checkpoint-dtype: '", f.checkpoint_dtype, "' is not bfloat16 or float32"));
   }
   const bool bf16 = f.checkpoint_dtype == "bfloat16";
+  const double weight_bytes = bf16 && KernelIsa() == CpuIsa::kAvx512 ? 2 : 4;
   const int64_t max_batch = *std::max_element(sizes.begin(), sizes.end());
   std::mt19937_64 rng(0);
   std::vector<std::vector<int32_t>> prompts(std::max<int64_t>(max_batch, 64));
@@ -205,7 +207,7 @@ absl::Status Bench(const BenchFlags& f) {
     // Roofline: a step takes at least its FLOPs at the peak and at least its
     // compulsory bytes at the read bandwidth.
     const double step_floor = std::max(b * FlopsPerToken(config, ctx) / peak,
-                                       BytesPerStep(config, bf16 ? 2 : 4, b, ctx) / bandwidth);
+                                       BytesPerStep(config, weight_bytes, b, ctx) / bandwidth);
     r["roofline_decode_tokens_per_s"] = b / step_floor;
     r["roofline_mfu"] = b * FlopsPerToken(config, ctx) / peak / step_floor;
     // End to end: the prefill's FLOPs at the peak (the output layer runs for the

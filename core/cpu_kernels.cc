@@ -70,27 +70,31 @@ double MeasureFmaPeakFlops(int threads) {
   threads = std::max(threads, 1);
   const auto fma_loop = Kernels().fma_loop;
   float sink = 0;
-  auto seconds = [&](int64_t iters, int n) {
+  // FLOP/s of `n` threads running `iters` rounds each.
+  auto rate = [&](int64_t iters, int n) {
     std::vector<float> sinks(n);
+    std::vector<double> flops(n);
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::thread> pool;
-    for (int t = 1; t < n; ++t) pool.emplace_back([&, t] { fma_loop(iters, &sinks[t]); });
-    fma_loop(iters, &sinks[0]);
+    for (int t = 1; t < n; ++t) {
+      pool.emplace_back([&, t] { flops[t] = fma_loop(iters, &sinks[t]); });
+    }
+    flops[0] = fma_loop(iters, &sinks[0]);
     for (std::thread& t : pool) t.join();
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    for (float v : sinks) sink += v;
-    return s;
+    double total = 0;
+    for (int t = 0; t < n; ++t) sink += sinks[t], total += flops[t];
+    return total / std::max(s, 1e-9);
   };
   // About 20 ms per pass, from a 1-thread trial.
   const int64_t trial = int64_t{1} << 16;
-  const double per_iter = std::max(seconds(trial, 1) / trial, 1e-10);
-  const int64_t iters = std::max<int64_t>(trial, static_cast<int64_t>(0.02 / per_iter));
+  const double trial_rate = rate(trial, 1);
+  const double flops_per_iter = fma_loop(1, &sink);
+  const int64_t iters =
+      std::max<int64_t>(trial, static_cast<int64_t>(0.02 * trial_rate / flops_per_iter));
   double best = 0;
-  for (int pass = 0; pass < 5; ++pass) {
-    const double flops = 2.0 * kFmaChains * 16 * static_cast<double>(iters) * threads;
-    best = std::max(best, flops / seconds(iters, threads));
-  }
+  for (int pass = 0; pass < 5; ++pass) best = std::max(best, rate(iters, threads));
   // The sums are finite (m < 1 bounds them), so this never fires; reading them keeps
   // the loops observable.
   if (!std::isfinite(sink)) return 0;

@@ -439,21 +439,35 @@ void LogitStatsRange(const float* logits, int64_t vocab, const float* scale, int
   }
 }
 
-// acc = acc * m + a per chain: FMAs where the instruction set has them (GCC contracts
-// the vector expression under its default -ffp-contract=fast), kFmaChains of them
-// independent so the pipes stay full. m < 1 keeps the values bounded; none starts at
-// the fixed point 1, where the compiler could drop its chain.
-void FmaLoop(int64_t iters, float* sink) {
-  V16 acc[kFmaChains];
-  for (int c = 0; c < kFmaChains; ++c) acc[c] = V16{} + (2.0f + static_cast<float>(c));
-  const V16 m = V16{} + 0.999f, a = V16{} + 0.001f;
+// acc = acc * m + a per chain, on the instruction set's own register width (a V16 is
+// two AVX2 or four SSE registers, which GCC keeps on the stack here): FMAs where the
+// instruction set has them (GCC contracts the expression under its default
+// -ffp-contract=fast), with enough independent chains to keep the pipes full that
+// still fit the registers beside m and a. m < 1 keeps the values bounded; none starts
+// at the fixed point 1, where the compiler could drop its chain.
+#if defined(__AVX512F__)
+constexpr int kFmaBytes = 64, kFmaChains = 16;  // of 32 registers
+#elif defined(__AVX__)
+constexpr int kFmaBytes = 32, kFmaChains = 12;  // of 16
+#else
+constexpr int kFmaBytes = 16, kFmaChains = 12;  // of 16
+#endif
+typedef float VFma __attribute__((vector_size(kFmaBytes)));
+
+double FmaLoop(int64_t iters, float* sink) {
+  VFma acc[kFmaChains];
+  for (int c = 0; c < kFmaChains; ++c) acc[c] = VFma{} + (2.0f + static_cast<float>(c));
+  const VFma m = VFma{} + 0.999f, a = VFma{} + 0.001f;
   for (int64_t i = 0; i < iters; ++i) {
 #pragma GCC unroll 16
     for (int c = 0; c < kFmaChains; ++c) acc[c] = acc[c] * m + a;
   }
-  V16 s{};
-  for (int c = 0; c < kFmaChains; ++c) s += acc[c];
-  *sink = HSum(s);
+  float s = 0;
+  for (int c = 0; c < kFmaChains; ++c) {
+    for (int l = 0; l < kFmaBytes / 4; ++l) s += acc[c][l];
+  }
+  *sink = s;
+  return 2.0 * (kFmaBytes / 4) * kFmaChains * static_cast<double>(iters);
 }
 
 }  // namespace

@@ -19,12 +19,11 @@ struct RangeKernels {
   void (*silu_mul)(const float* gate_up, int64_t inter, float* out, int64_t begin, int64_t end);
   void (*logit_stats)(const float* logits, int64_t vocab, const float* scale, int64_t* argmax,
                       float* logsumexp, int64_t begin, int64_t end);
-  // Not a range: `iters` rounds of kFmaChains independent 16-lane multiply-adds in
-  // registers (MeasureFmaPeakFlops); writes a sum to *sink so nothing is optimised away.
-  void (*fma_loop)(int64_t iters, float* sink);
+  // Not a range: `iters` rounds of independent 16-lane multiply-adds held in registers
+  // (MeasureFmaPeakFlops); returns the FLOPs done and writes a sum to *sink so nothing
+  // is optimised away.
+  double (*fma_loop)(int64_t iters, float* sink);
 };
-
-inline constexpr int kFmaChains = 16;
 
 namespace baseline {
 extern const RangeKernels kRangeKernels;

@@ -517,7 +517,7 @@ struct Transformer::Impl {
   Tensor Head(const Tensor& h) const { return torch::matmul(h, lm_head.t()).to(torch::kFloat32); }
 
   // Prefill, PrefillBatch and DecodeStep take the fused CPU path (cpu_kernels.h,
-  // packed_linear.h) for a float32 inference-only model on the CPU; otherwise
+  // skinny_gemm.h or packed_linear.h) for a float32 inference-only model on the CPU; otherwise
   // the LibTorch ops above.
   bool FusedDecoding() const {
     return options.device.is_cpu() && options.dtype == torch::kFloat32 && !options.requires_grad &&

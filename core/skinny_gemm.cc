@@ -21,6 +21,21 @@ constexpr int64_t kRowBlock = 256;
 // path here).
 bool HasAvx512() { return KernelIsa() == CpuIsa::kAvx512; }
 
+// Rows per pass of the packing's temporaries, so packing a large output layer does not
+// make whole-weight integer copies.
+constexpr int64_t kPackRows = 4096;
+
+// Whether every value of the contiguous float32 (N, K) `w` is a bfloat16 value: its
+// low 16 bits zero.
+bool AllBfloat16(const torch::Tensor& w) {
+  for (int64_t r = 0; r < w.size(0); r += kPackRows) {
+    const torch::Tensor bits =
+        w.narrow(0, r, std::min(kPackRows, w.size(0) - r)).view(torch::kInt32);
+    if (torch::bitwise_and(bits, 0xFFFF).any().item<bool>()) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 torch::Tensor PackSkinnyWeight(const torch::Tensor& weight, PanelDtype dtype) {
@@ -31,9 +46,7 @@ torch::Tensor PackSkinnyWeight(const torch::Tensor& weight, PanelDtype dtype) {
   const int64_t n = weight.size(0), k = weight.size(1), panels = (n + kLanes - 1) / kLanes;
   torch::NoGradGuard no_grad;
   torch::Tensor w = weight.detach().contiguous();
-  // A float32 is a bfloat16 value when its low 16 bits are zero.
-  const bool bfloat16 = dtype == PanelDtype::kExact && k % 2 == 0 &&
-                        !torch::bitwise_and(w.view(torch::kInt32), 0xFFFF).any().item<bool>();
+  const bool bfloat16 = dtype == PanelDtype::kExact && k % 2 == 0 && AllBfloat16(w);
   if (panels * kLanes != n) w = torch::constant_pad_nd(w, {0, 0, 0, panels * kLanes - n});
   if (!bfloat16) {
     torch::Tensor packed = ZerosOnHugePages({panels, k, kLanes});
@@ -41,13 +54,21 @@ torch::Tensor PackSkinnyWeight(const torch::Tensor& weight, PanelDtype dtype) {
     packed.copy_(w.reshape({panels, kLanes, k}).transpose(1, 2));
     return packed;
   }
-  // (P, K/2, 16) float32 on huge pages, viewed as (P, K/2, 32) bfloat16.
-  torch::Tensor packed = ZerosOnHugePages({panels, k / 2, kLanes}).view(torch::kBFloat16);
-  // (P*16, K) -> (P, 16, K/2, 2) -> (P, K/2, 16, 2); exact, as every value is bfloat16's.
-  packed.copy_(w.reshape({panels, kLanes, k / 2, 2})
-                   .permute({0, 2, 1, 3})
-                   .reshape({panels, k / 2, 2 * kLanes}));
-  return packed;
+  // (P, K/2, 16) float32 on huge pages, filled as (P, K/2, 32) 16-bit values: each
+  // weight's high half, bit for bit (NaN payloads too), in kPackRows-row passes.
+  torch::Tensor packed = ZerosOnHugePages({panels, k / 2, kLanes});
+  torch::Tensor halves = packed.view(torch::kInt16);
+  const int64_t step = kPackRows / kLanes;
+  for (int64_t p0 = 0; p0 < panels; p0 += step) {
+    const int64_t c = std::min(step, panels - p0);
+    const torch::Tensor high =
+        torch::bitwise_right_shift(w.narrow(0, p0 * kLanes, c * kLanes).view(torch::kInt32), 16)
+            .to(torch::kInt16);
+    // (c*16, K) -> (c, 16, K/2, 2) -> (c, K/2, 16, 2)
+    halves.narrow(0, p0, c).copy_(
+        high.reshape({c, kLanes, k / 2, 2}).permute({0, 2, 1, 3}).reshape({c, k / 2, 2 * kLanes}));
+  }
+  return packed.view(torch::kBFloat16);
 }
 
 namespace {

@@ -3,7 +3,8 @@
 //
 // y = x @ w^T over groups of three 16-column weight panels. Every 8-row tile of x
 // runs over a group's whole K (the group is in L2 after the first tile), and the
-// next group's panels are prefetched into L2 a little per k, so reading the weights
+// next group's panels are prefetched into L2 a little per 64-byte line (one k of float32
+// panels, two of bfloat16 pairs), so reading the weights
 // from memory overlaps the arithmetic. (Blocking K by 64 so a group's block stays in
 // L1 across the tiles measured within noise in `rlvr bench rollout --batch-sizes
 // 32,64`, alternating runs: +2% at batch 32, -3% at 64; not kept.)

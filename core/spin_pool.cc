@@ -119,7 +119,7 @@ class SpinPool {
   void Work(uint64_t index, uint64_t seen) {
     while (true) {
       // Spin with sched_yield, not pause: the core goes at once to any other thread
-      // waiting for it (an OpenMP worker of MKL's prefill matmul, the learner), where
+      // waiting for it (an OpenMP worker of a LibTorch op, the learner), where
       // a pause loop would hold it until the scheduler preempts the loop. Pause loops
       // measured no faster (`rlvr bench rollout --batch-sizes 1,32,64`, two threads).
       const auto published = [&] {
