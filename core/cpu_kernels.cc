@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -69,35 +68,28 @@ void CachedAttention(const CachedAttentionArgs& a) {
 double MeasureFmaPeakFlops(int threads) {
   threads = std::max(threads, 1);
   const auto fma_loop = Kernels().fma_loop;
-  float sink = 0;
-  // FLOP/s of `n` threads running `iters` rounds each.
-  auto rate = [&](int64_t iters, int n) {
+  // Seconds for `n` threads to run `iters` rounds each; their sums go to `sinks` (so
+  // the loops cannot be dropped) and are ignored.
+  double flops_per_thread = 0;
+  auto seconds = [&](int64_t iters, int n) {
     std::vector<float> sinks(n);
-    std::vector<double> flops(n);
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::thread> pool;
-    for (int t = 1; t < n; ++t) {
-      pool.emplace_back([&, t] { flops[t] = fma_loop(iters, &sinks[t]); });
-    }
-    flops[0] = fma_loop(iters, &sinks[0]);
+    for (int t = 1; t < n; ++t) pool.emplace_back([&, t] { fma_loop(iters, &sinks[t]); });
+    flops_per_thread = fma_loop(iters, &sinks[0]);
     for (std::thread& t : pool) t.join();
-    const double s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    double total = 0;
-    for (int t = 0; t < n; ++t) sink += sinks[t], total += flops[t];
-    return total / std::max(s, 1e-9);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  // About 20 ms per pass, from a 1-thread trial.
+  // About 20 ms per pass, scaled from a 1-thread trial of 2^16 rounds.
   const int64_t trial = int64_t{1} << 16;
-  const double trial_rate = rate(trial, 1);
-  const double flops_per_iter = fma_loop(1, &sink);
+  const double trial_seconds = std::max(seconds(trial, 1), 1e-6);
   const int64_t iters =
-      std::max<int64_t>(trial, static_cast<int64_t>(0.02 * trial_rate / flops_per_iter));
+      std::max<int64_t>(trial, static_cast<int64_t>(trial * (0.02 / trial_seconds)));
   double best = 0;
-  for (int pass = 0; pass < 5; ++pass) best = std::max(best, rate(iters, threads));
-  // The sums are finite (m < 1 bounds them), so this never fires; reading them keeps
-  // the loops observable.
-  if (!std::isfinite(sink)) return 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    const double s = seconds(iters, threads);
+    best = std::max(best, flops_per_thread * threads / std::max(s, 1e-9));
+  }
   return best;
 }
 

@@ -8,11 +8,13 @@
 // the next panels while it computes on the current ones, and its panels sit on
 // huge pages. `rlvr bench rollout` measures the result against transformers.
 //
-// MKL does not use AVX-512 on every CPU that has it: on the AMD EPYC host of
-// `rlvr bench rollout --prompt-len 256 --new-tokens 8 --batch-sizes 1,32 --hf-batch-sizes
-// ""` (two threads, two alternating runs) prefill through this kernel instead of MKL took
-// batch 32 from 85-86 to 173-177 end-to-end tokens/s, and the default bench's batch 32
-// from 2006-2051 to 2440-2613 (its GEMM peak 186 GFLOP/s, the multiply-add peak 484).
+// Prefill takes it too: MKL does not use AVX-512 on every CPU that has it (on the AMD
+// EPYC host its GEMM peak was 178-206 GFLOP/s on two threads, the multiply-add peak
+// 455-506). There `rlvr bench rollout --batch-sizes 32 --hf-batch-sizes 32` (two
+// threads, two alternating runs of binaries that differ only in this) went from
+// 2002-2076 to 2497-2704 end-to-end tokens/s, 3.07-3.56x -> 3.74-3.90x transformers;
+// with `--prompt-len 256 --new-tokens 8` (one run each pair): 75-77 -> 152-156 tokens/s,
+// 1.28-1.38x -> 2.55-2.74x.
 //
 //   torch::Tensor p = PackSkinnyWeight(w);   // undefined without AVX-512
 //   if (p.defined()) y = SkinnyLinear(x, p, w.size(0), b);
@@ -26,9 +28,12 @@ namespace rlvr {
 // How PackSkinnyWeight stores the panels.
 enum class PanelDtype {
   // bfloat16 where K is even and every value of the weight is a bfloat16 value (a
-  // bfloat16 checkpoint's weights, widened to float32 on loading), else float32. Exact either
-  // way: the kernel widens the bfloat16 values back, and SkinnyLinear gives the same
-  // bits from half the bytes a decode step streams.
+  // bfloat16 checkpoint's weights, widened to float32 on loading), else float32. Exact
+  // either way: the kernel widens the bfloat16 values back, and SkinnyLinear gives the
+  // same bits from half the bytes a decode step streams. `rlvr bench rollout
+  // --batch-sizes 1,32,64 --hf-batch-sizes 32 --checkpoint-dtype {float32,bfloat16}` (two
+  // threads, five alternating runs): batch-1 decode 193-244 -> 442-497 tokens/s, batch-32
+  // decode MFU 0.64-0.68 -> 0.68-0.71, 3.58-4.14x -> 3.82-4.28x transformers.
   kExact,
   kFloat32,  // always float32
 };
